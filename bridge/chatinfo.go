@@ -1,0 +1,86 @@
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/ptr"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/careline/careline/phone"
+)
+
+// patientName is the masked name shown for a patient in room names and ghost profiles.
+func (c *Connector) patientName(ctx context.Context, patientID string) string {
+	last4 := "????"
+	if p, err := c.Store.GetPatient(ctx, patientID); err == nil && p != nil {
+		last4 = phone.Last4(p.Phone)
+	}
+	return strings.ReplaceAll(c.Config.Privacy.PatientName, "{last4}", last4)
+}
+
+func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	name := cl.connector.patientName(ctx, string(portal.ID))
+	return &bridgev2.ChatInfo{
+		Name: &name,
+		Type: ptr.Ptr(database.RoomTypeDM),
+		Members: &bridgev2.ChatMemberList{
+			// Not full: the care team are Matrix users the network does not know about, and
+			// a full list would make bridgev2 remove them.
+			IsFull:      false,
+			OtherUserID: networkid.UserID(portal.ID),
+			Members: []bridgev2.ChatMember{
+				{EventSender: bridgev2.EventSender{IsFromMe: true}, Membership: event.MembershipJoin, PowerLevel: ptr.Ptr(50)},
+				{EventSender: bridgev2.EventSender{Sender: networkid.UserID(portal.ID)}, Membership: event.MembershipJoin},
+			},
+		},
+	}, nil
+}
+
+func (cl *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridgev2.UserInfo, error) {
+	name := cl.connector.patientName(ctx, string(ghost.ID))
+	return &bridgev2.UserInfo{Name: &name, IsBot: ptr.Ptr(false)}, nil
+}
+
+// ensureRoom creates the patient's room if needed, invites the care team and makes the clinic
+// login the relay. The care team must be in the room before its first encrypted message,
+// or they never receive that message's keys.
+func (cl *Client) ensureRoom(ctx context.Context, portal *bridgev2.Portal) error {
+	c := cl.connector
+	c.roomSetupLock.Lock()
+	defer c.roomSetupLock.Unlock()
+	if portal.MXID == "" {
+		info, err := cl.GetChatInfo(ctx, portal)
+		if err != nil {
+			return err
+		}
+		if err = portal.CreateMatrixRoom(ctx, cl.login, info); err != nil {
+			return fmt.Errorf("creating the patient's room: %w", err)
+		}
+	}
+	meta := portal.Metadata.(*PortalMetadata)
+	if meta.RoomSetUp {
+		return nil
+	}
+	for _, member := range c.Config.CareTeam {
+		if err := c.Bridge.Bot.EnsureInvited(ctx, portal.MXID, id.UserID(member)); err != nil {
+			return fmt.Errorf("inviting care team member %s: %w", member, err)
+		}
+	}
+	if err := portal.SetRelay(ctx, cl.login); err != nil {
+		return fmt.Errorf("making the clinic number the room's relay: %w", err)
+	}
+	meta.RoomSetUp = true
+	if err := portal.Save(ctx); err != nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Info().Stringer("room_id", portal.MXID).Int("care_team", len(c.Config.CareTeam)).
+		Msg("Patient room set up")
+	return nil
+}

@@ -1,0 +1,141 @@
+package bridge
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"maunium.net/go/mautrix/bridgev2/commands"
+
+	"github.com/careline/careline/store"
+)
+
+// HelpSectionPatient groups careline's commands for a patient room.
+var HelpSectionPatient = commands.HelpSection{Name: "Patient", Order: 25}
+
+func (c *Connector) registerCommands() {
+	proc, ok := c.Bridge.Commands.(*commands.Processor)
+	if !ok {
+		return
+	}
+	proc.AddHandlers(
+		&commands.FullHandler{
+			Func: c.cmdConsent, Name: "consent", RequiresPortal: true,
+			Help: commands.HelpMeta{Section: HelpSectionPatient, Args: "<how it was obtained>",
+				Description: "Record the patient's consent to receive message content as plain SMS"},
+		},
+		&commands.FullHandler{
+			Func: c.cmdRevokeConsent, Name: "revoke-consent", RequiresPortal: true,
+			Help: commands.HelpMeta{Section: HelpSectionPatient, Description: "Revoke the patient's consent to plain SMS"},
+		},
+		&commands.FullHandler{
+			Func: c.cmdUnlock, Name: "unlock", RequiresPortal: true,
+			Help: commands.HelpMeta{Section: HelpSectionPatient,
+				Description: "Unlock the patient's portal after too many wrong codes (confirm who they are first)"},
+		},
+		&commands.FullHandler{
+			Func: c.cmdDOB, Name: "dob", RequiresPortal: true,
+			Help: commands.HelpMeta{Section: HelpSectionPatient, Args: "<YYYY-MM-DD>",
+				Description: "Record the patient's date of birth, asked as a second factor in the portal"},
+		},
+		&commands.FullHandler{
+			Func: c.cmdPatientStatus, Name: "patient-status", RequiresPortal: true,
+			Help: commands.HelpMeta{Section: HelpSectionPatient, Description: "Show opt-out, consent and portal lock-out"},
+		},
+	)
+}
+
+func (c *Connector) commandPatient(ce *commands.Event) *store.Patient {
+	p, err := c.Store.GetPatient(ce.Ctx, string(ce.Portal.ID))
+	if err != nil {
+		ce.Reply("Could not read the patient's record: %v", err)
+		return nil
+	} else if p == nil {
+		ce.Reply("This room has no patient on file.")
+		return nil
+	}
+	return p
+}
+
+func (c *Connector) cmdConsent(ce *commands.Event) {
+	how := strings.TrimSpace(ce.RawArgs)
+	if how == "" {
+		ce.Reply("Say how the consent was obtained, e.g. `consent verbal, at check-in on the phone`.")
+		return
+	}
+	p := c.commandPatient(ce)
+	if p == nil {
+		return
+	}
+	consent := &store.Consent{At: time.Now(), By: ce.User.MXID.String(), How: how}
+	if err := c.Store.SetConsent(ce.Ctx, p.ID, consent); err != nil {
+		ce.Reply("Could not record consent: %v", err)
+		return
+	}
+	ce.Reply("Consent to plain SMS recorded by %s at %s (%s).", consent.By, consent.At.Format(time.RFC3339), how)
+}
+
+func (c *Connector) cmdRevokeConsent(ce *commands.Event) {
+	p := c.commandPatient(ce)
+	if p == nil {
+		return
+	}
+	if err := c.Store.SetConsent(ce.Ctx, p.ID, nil); err != nil {
+		ce.Reply("Could not revoke consent: %v", err)
+		return
+	}
+	ce.Reply("Consent to plain SMS revoked by %s. Messages go by secure link.", ce.User.MXID)
+}
+
+func (c *Connector) cmdUnlock(ce *commands.Event) {
+	p := c.commandPatient(ce)
+	if p == nil {
+		return
+	}
+	if err := c.Portal.Unlock(ce.Ctx, p.ID); err != nil {
+		ce.Reply("Could not unlock the portal: %v", err)
+		return
+	}
+	ce.Reply("Portal unlocked by %s. The patient can ask for a new code.", ce.User.MXID)
+}
+
+func (c *Connector) cmdDOB(ce *commands.Event) {
+	dob, err := time.Parse(time.DateOnly, strings.TrimSpace(ce.RawArgs))
+	if err != nil {
+		ce.Reply("Write the date of birth as YYYY-MM-DD, e.g. `dob 1980-04-23`.")
+		return
+	}
+	p := c.commandPatient(ce)
+	if p == nil {
+		return
+	}
+	if err = c.Store.SetDOB(ce.Ctx, p.ID, dob); err != nil {
+		ce.Reply("Could not record the date of birth: %v", err)
+		return
+	}
+	ce.Reply("Date of birth recorded.")
+}
+
+func (c *Connector) cmdPatientStatus(ce *commands.Event) {
+	p := c.commandPatient(ce)
+	if p == nil {
+		return
+	}
+	var lines []string
+	if p.OptedOutAt.IsZero() {
+		lines = append(lines, "Texts: allowed.")
+	} else {
+		lines = append(lines, fmt.Sprintf("Texts: the patient opted out (STOP) on %s.", p.OptedOutAt.Format(time.DateOnly)))
+	}
+	if p.Consent == nil {
+		lines = append(lines, "Plain SMS consent: none, messages go by secure link.")
+	} else {
+		lines = append(lines, fmt.Sprintf("Plain SMS consent: recorded by %s on %s (%s).", p.Consent.By, p.Consent.At.Format(time.DateOnly), p.Consent.How))
+	}
+	if locked, err := c.Portal.Locked(ce.Ctx, p.ID); err == nil && locked {
+		lines = append(lines, "Portal: locked after too many wrong codes; `unlock` after confirming who they are.")
+	} else {
+		lines = append(lines, "Portal: not locked.")
+	}
+	ce.Reply(strings.Join(lines, "\n"))
+}

@@ -1,0 +1,29 @@
+package bridge
+
+import (
+	"maunium.net/go/mautrix/bridgev2/database"
+)
+
+// UserLoginMetadata is a clinic's Twilio connection. The auth token is sealed at rest.
+type UserLoginMetadata struct {
+	AccountSID          string `json:"account_sid"`
+	AuthTokenSealed     []byte `json:"auth_token_sealed"`
+	PhoneNumber         string `json:"phone_number"`
+	NumberSID           string `json:"number_sid"`
+	MessagingServiceSID string `json:"messaging_service_sid,omitempty"`
+}
+
+// PortalMetadata is careline's state for a patient room.
+type PortalMetadata struct {
+	// RoomSetUp is set once the care team was invited and the clinic login made the relay.
+	RoomSetUp bool `json:"room_set_up,omitempty"`
+}
+
+func (c *Connector) GetDBMetaTypes() database.MetaTypes {
+	return database.MetaTypes{
+		Portal:    func() any { return &PortalMetadata{} },
+		UserLogin: func() any { return &UserLoginMetadata{} },
+	}
+}
+
+func authTokenContext(loginID string) string { return "twilio-auth-token:" + loginID }

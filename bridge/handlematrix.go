@@ -1,0 +1,231 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/careline/careline/config"
+	"github.com/careline/careline/phone"
+	"github.com/careline/careline/store"
+	"github.com/careline/careline/twilioapi"
+)
+
+// plainMarker at the start of a staff message marks it non-sensitive: it may go as plain SMS
+// even without the patient's consent (e.g. "!plain The clinic is closed on Monday.").
+const plainMarker = "!plain "
+
+// maxStaffFileBytes bounds a file staff send to a patient.
+const maxStaffFileBytes = 10 << 20
+
+// refuse is a message status that tells the sender, in words, why nothing was sent.
+func refuse(reason string) error {
+	return bridgev2.MessageStatus{
+		Status:      event.MessageStatusFail,
+		ErrorReason: event.MessageStatusUnsupported,
+		Message:     reason,
+		IsCertain:   true,
+		SendNotice:  true,
+	}
+}
+
+// HandleMatrixMessage sends a staff message to the patient: by default as a secure link whose
+// SMS carries no content, as plain SMS only with recorded consent or a non-sensitive marker.
+func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
+	c := cl.connector
+	patient, err := c.Store.GetPatient(ctx, string(msg.Portal.ID))
+	if err != nil {
+		return nil, err
+	} else if patient == nil {
+		return nil, refuse("this room has no patient on file")
+	}
+	if !patient.OptedOutAt.IsZero() {
+		return nil, refuse("the patient replied STOP and has opted out of texts; nothing was sent. Call the patient, or ask them to text START")
+	}
+	body, markedPlain := strings.CutPrefix(msg.Content.Body, plainMarker)
+	attachments, err := cl.downloadStaffFile(ctx, msg)
+	if err != nil {
+		return nil, err
+	}
+	if len(attachments) > 0 {
+		body = ""
+		if msg.Content.FileName != "" && msg.Content.FileName != msg.Content.Body {
+			body = msg.Content.Body // the caption
+		}
+	}
+	mode := c.deliveryMode(patient, markedPlain, len(attachments) > 0)
+	channel := store.ChannelSecure
+	if mode == config.ModePlain {
+		channel = store.ChannelSMS
+	}
+	m := &store.Message{
+		ID:          newMessageID(),
+		PatientID:   patient.ID,
+		Channel:     channel,
+		SenderName:  c.staffName(ctx, msg),
+		Body:        body,
+		RoomID:      msg.Portal.MXID,
+		EventID:     msg.Event.ID,
+		MXSender:    msg.Event.Sender,
+		Status:      "queued",
+		Attachments: attachments,
+	}
+	if err = c.Store.SaveMessage(ctx, m); err != nil {
+		return nil, err
+	}
+	text := m.SenderName + ": " + body
+	if mode == config.ModeSecure {
+		link, err := c.Portal.CreateLink(ctx, patient.ID)
+		if err != nil {
+			return nil, err
+		}
+		text = c.secureNotice(link)
+	}
+	sent, err := cl.twilio.Send(twilioapi.Outgoing{
+		From:                cl.meta.PhoneNumber,
+		MessagingServiceSID: cl.meta.MessagingServiceSID,
+		To:                  patient.Phone,
+		Body:                text,
+		StatusCallback:      c.statusWebhookURL(),
+	})
+	if err != nil {
+		return nil, cl.sendFailed(ctx, patient, err)
+	}
+	if err = c.Store.SetSent(ctx, m.ID, sent.SID, sent.Status); err != nil {
+		return nil, err
+	}
+	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("twilio_sid", sent.SID).Str("mode", mode).
+		Str("patient", phone.Mask(patient.Phone)).Msg("Staff message sent")
+	c.announceMode(ctx, msg, mode, patient)
+	return &bridgev2.MatrixMessageResponse{
+		DB: &database.Message{ID: networkid.MessageID(m.ID), Timestamp: time.Now()},
+	}, nil
+}
+
+// deliveryMode decides how a staff message travels. Files always go by secure link.
+func (c *Connector) deliveryMode(patient *store.Patient, markedPlain, hasFile bool) string {
+	switch {
+	case hasFile:
+		return config.ModeSecure
+	case markedPlain:
+		return config.ModePlain
+	case patient.Consent != nil && c.Config.Delivery.DefaultMode == config.ModePlain:
+		return config.ModePlain
+	}
+	return config.ModeSecure
+}
+
+func (c *Connector) secureNotice(link string) string {
+	return strings.NewReplacer("{clinic}", c.Config.ClinicName, "{link}", link).Replace(c.Config.Delivery.SecureNotice)
+}
+
+// announceMode tells staff how their message travelled, under the message itself.
+func (c *Connector) announceMode(ctx context.Context, msg *bridgev2.MatrixMessage, mode string, patient *store.Patient) {
+	text := fmt.Sprintf("🔒 Sent to %s as a secure link: the text message carried no content; the patient reads it in the portal after a one-time code.",
+		c.patientName(ctx, patient.ID))
+	if mode == config.ModePlain {
+		why := "marked non-sensitive with !plain"
+		if patient.Consent != nil {
+			why = fmt.Sprintf("consent recorded by %s on %s", patient.Consent.By, patient.Consent.At.Format(time.DateOnly))
+		}
+		text = fmt.Sprintf("✉️ Sent to %s as plain SMS (%s).", c.patientName(ctx, patient.ID), why)
+	}
+	c.sendNotice(ctx, msg.Portal, text, msg.Event.ID)
+}
+
+// sendNotice posts a notice from the bridge bot in a patient's room, as a reply when replyTo is set.
+func (c *Connector) sendNotice(ctx context.Context, portal *bridgev2.Portal, text string, replyTo id.EventID) {
+	content := &event.MessageEventContent{MsgType: event.MsgNotice, Body: text}
+	if replyTo != "" {
+		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(replyTo)
+	}
+	_, err := c.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Stringer("room_id", portal.MXID).Msg("Could not post a notice in the patient's room")
+	}
+}
+
+// sendFailed turns a failed Twilio call into words for the sender.
+func (cl *Client) sendFailed(ctx context.Context, patient *store.Patient, err error) error {
+	zerolog.Ctx(ctx).Warn().Err(err).Str("patient", phone.Mask(patient.Phone)).Msg("Twilio refused a staff message")
+	var twErr *twilioapi.Error
+	if errors.As(err, &twErr) && twErr.Code == 21610 {
+		if markErr := cl.connector.Store.SetOptedOut(ctx, patient.ID, true); markErr != nil {
+			zerolog.Ctx(ctx).Err(markErr).Msg("Could not record the opt-out")
+		}
+	}
+	status := bridgev2.WrapErrorInStatus(err).WithSendNotice(true).WithMessage("not delivered: " + err.Error())
+	if errors.As(err, &twErr) && !twErr.Temporary() {
+		status = status.WithIsCertain(true)
+		status.Status = event.MessageStatusFail
+	}
+	return status
+}
+
+// staffName is how the patient sees the sender: "Dr. Lee, Sunrise Clinic".
+func (c *Connector) staffName(ctx context.Context, msg *bridgev2.MatrixMessage) string {
+	name := ""
+	if msg.OrigSender != nil {
+		name = msg.OrigSender.DisambiguatedName
+	} else if member, err := c.Bridge.Matrix.GetMemberInfo(ctx, msg.Portal.MXID, msg.Event.Sender); err == nil && member != nil {
+		name = member.Displayname
+	}
+	if name == "" {
+		name = msg.Event.Sender.Localpart()
+	}
+	return name + ", " + c.Config.ClinicName
+}
+
+// downloadStaffFile fetches (and decrypts) a file staff sent, to keep for the portal.
+func (cl *Client) downloadStaffFile(ctx context.Context, msg *bridgev2.MatrixMessage) ([]*store.Attachment, error) {
+	switch msg.Content.MsgType {
+	case event.MsgImage, event.MsgFile, event.MsgVideo, event.MsgAudio:
+	default:
+		return nil, nil
+	}
+	if msg.Content.Info != nil && msg.Content.Info.Size > maxStaffFileBytes {
+		return nil, refuse(fmt.Sprintf("the file is larger than %d MB", maxStaffFileBytes>>20))
+	}
+	uri := msg.Content.URL
+	if msg.Content.File != nil {
+		uri = msg.Content.File.URL
+	}
+	data, err := cl.connector.Bridge.Bot.DownloadMedia(ctx, uri, msg.Content.File)
+	if err != nil {
+		return nil, fmt.Errorf("could not download the file from the homeserver: %w", err)
+	}
+	if len(data) > maxStaffFileBytes {
+		return nil, refuse(fmt.Sprintf("the file is larger than %d MB", maxStaffFileBytes>>20))
+	}
+	name := msg.Content.FileName
+	if name == "" {
+		name = msg.Content.Body
+	}
+	contentType := ""
+	if msg.Content.Info != nil {
+		contentType = msg.Content.Info.MimeType
+	}
+	return []*store.Attachment{{ID: newMessageID(), FileName: name, ContentType: contentType, Size: int64(len(data)), Data: data}}, nil
+}
+
+// HandleMatrixMessageRemove withdraws a redacted staff message from the portal.
+func (cl *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.MatrixMessageRemove) error {
+	if msg.TargetMessage == nil {
+		return nil
+	}
+	return cl.connector.Store.Withdraw(ctx, string(msg.TargetMessage.ID))
+}
+
+// HandleMatrixReadReceipt: staff reading a patient's message is not reported to the patient.
+func (cl *Client) HandleMatrixReadReceipt(ctx context.Context, msg *bridgev2.MatrixReadReceipt) error {
+	return nil
+}

@@ -1,0 +1,197 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/careline/careline/phone"
+	"github.com/careline/careline/portal"
+	"github.com/careline/careline/store"
+	"github.com/careline/careline/twilioapi"
+)
+
+// startPortal sets up the patient portal with careline as its backend.
+func (c *Connector) startPortal(ctx context.Context) error {
+	pc := c.Config.Portal
+	p, err := portal.New(portal.Config{
+		PublicURL:       c.Config.PublicURL(),
+		LinkLifetime:    pc.LinkLifetime,
+		CodeLifetime:    pc.CodeLifetime,
+		MaxFailures:     pc.MaxFailures,
+		ResendCooldown:  pc.ResendCooldown,
+		IdleTimeout:     pc.IdleTimeout,
+		AbsoluteTimeout: pc.AbsoluteTimeout,
+		RequireDOB:      pc.RequireDOB,
+		MaxUploadBytes:  pc.MaxUploadBytes,
+	}, c.Bridge.DB.Database, &portalBackend{c: c})
+	if err != nil {
+		return err
+	}
+	if err = p.Upgrade(ctx); err != nil {
+		return err
+	}
+	c.Portal = p
+	return nil
+}
+
+// portalBackend is what the patient portal may ask of careline.
+type portalBackend struct{ c *Connector }
+
+var _ portal.Backend = (*portalBackend)(nil)
+
+var errNoPatient = errors.New("no such patient")
+
+func (b *portalBackend) Patient(ctx context.Context, patientID string) (*portal.Patient, error) {
+	p, err := b.c.Store.GetPatient(ctx, patientID)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return &portal.Patient{
+		ID:          p.ID,
+		MaskedPhone: phone.Mask(p.Phone),
+		ClinicName:  b.c.Config.ClinicName,
+		HasDOB:      p.HasDOB,
+	}, nil
+}
+
+func (b *portalBackend) Thread(ctx context.Context, patientID string) ([]portal.Message, error) {
+	msgs, err := b.c.Store.Thread(ctx, patientID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]portal.Message, 0, len(msgs))
+	for _, m := range msgs {
+		pm := portal.Message{
+			ID:          m.ID,
+			FromPatient: m.FromPatient,
+			SenderName:  m.SenderName,
+			Body:        m.Body,
+			SentAt:      m.CreatedAt,
+			Withdrawn:   !m.WithdrawnAt.IsZero(),
+		}
+		for _, a := range m.Attachments {
+			pm.Attachments = append(pm.Attachments, portal.Attachment{ID: a.ID, FileName: a.FileName, ContentType: a.ContentType, Size: a.Size})
+		}
+		out = append(out, pm)
+	}
+	return out, nil
+}
+
+// clientFor finds the clinic login a patient belongs to.
+func (b *portalBackend) clientFor(ctx context.Context, patientID string) (*Client, *store.Patient, error) {
+	p, err := b.c.Store.GetPatient(ctx, patientID)
+	if err != nil {
+		return nil, nil, err
+	} else if p == nil {
+		return nil, nil, errNoPatient
+	}
+	client := b.c.clientForLogin(networkid.UserLoginID(p.LoginID))
+	if client == nil {
+		return nil, nil, errors.New("the clinic's Twilio number is not connected")
+	}
+	return client, p, nil
+}
+
+func (b *portalBackend) SendSMS(ctx context.Context, patientID, text string) error {
+	client, p, err := b.clientFor(ctx, patientID)
+	if err != nil {
+		return err
+	}
+	if !p.OptedOutAt.IsZero() {
+		return errors.New("the patient has opted out of texts")
+	}
+	_, err = client.twilio.Send(twilioapi.Outgoing{
+		From:                client.meta.PhoneNumber,
+		MessagingServiceSID: client.meta.MessagingServiceSID,
+		To:                  p.Phone,
+		Body:                text,
+	})
+	return err
+}
+
+func (b *portalBackend) Reply(ctx context.Context, patientID, body string) error {
+	return b.fromPortal(ctx, patientID, body, nil)
+}
+
+func (b *portalBackend) Upload(ctx context.Context, patientID, fileName, contentType string, data []byte) error {
+	return b.fromPortal(ctx, patientID, "", []*store.Attachment{{
+		ID: newMessageID(), FileName: fileName, ContentType: contentType, Size: int64(len(data)), Data: data,
+	}})
+}
+
+// fromPortal stores a patient's portal message and puts it in the room as the patient.
+func (b *portalBackend) fromPortal(ctx context.Context, patientID, body string, attachments []*store.Attachment) error {
+	client, _, err := b.clientFor(ctx, patientID)
+	if err != nil {
+		return err
+	}
+	msg := &store.Message{
+		ID:          newMessageID(),
+		PatientID:   patientID,
+		FromPatient: true,
+		Channel:     store.ChannelPortal,
+		Body:        body,
+		Status:      "received",
+		Attachments: attachments,
+	}
+	if err = b.c.Store.SaveMessage(ctx, msg); err != nil {
+		return err
+	}
+	return b.c.queuePatientMessage(ctx, client, msg, attachments)
+}
+
+func (b *portalBackend) Attachment(ctx context.Context, patientID, attachmentID string) (string, []byte, error) {
+	a, err := b.c.Store.GetAttachment(ctx, patientID, attachmentID)
+	if err != nil {
+		return "", nil, err
+	} else if a == nil {
+		return "", nil, errors.New("no such attachment")
+	}
+	return a.ContentType, a.Data, nil
+}
+
+// MarkRead sends read receipts from the patient's ghost, so staff see "read".
+func (b *portalBackend) MarkRead(ctx context.Context, patientID string, messageIDs []string) error {
+	read, err := b.c.Store.MarkRead(ctx, patientID, messageIDs)
+	if err != nil || len(read) == 0 {
+		return err
+	}
+	ghost, err := b.c.Bridge.GetGhostByID(ctx, networkid.UserID(patientID))
+	if err != nil {
+		return err
+	}
+	last := read[len(read)-1]
+	if last.RoomID == "" || last.EventID == "" {
+		return nil
+	}
+	return ghost.Intent.MarkRead(ctx, last.RoomID, last.EventID, time.Now())
+}
+
+func (b *portalBackend) CheckDOB(ctx context.Context, patientID string, dob time.Time) (bool, error) {
+	return b.c.Store.CheckDOB(ctx, patientID, dob)
+}
+
+func (b *portalBackend) NotifyStaff(ctx context.Context, patientID, notice string) error {
+	client, p, err := b.clientFor(ctx, patientID)
+	if err != nil {
+		return err
+	}
+	pt, err := b.c.Bridge.GetPortalByKey(ctx, portalKey(client.login.ID, p.ID))
+	if err != nil {
+		return err
+	}
+	if pt.MXID == "" {
+		return errors.New("the patient has no room")
+	}
+	b.c.sendNotice(ctx, pt, "⚠️ "+notice, "")
+	return nil
+}
+
+// Audit records portal actions without content. The tamper-evident audit trail replaces this.
+func (b *portalBackend) Audit(ctx context.Context, patientID, action string) {
+	zerolog.Ctx(ctx).Info().Bool("audit", true).Str("patient_id", patientID).Str("action", action).Msg("Portal action")
+}

@@ -1,0 +1,54 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/networkid"
+
+	"github.com/careline/careline/phone"
+)
+
+// ResolveIdentifier opens (or finds) a patient's room from a phone number, for `start-chat`
+// and the provisioning API's create_dm.
+func (cl *Client) ResolveIdentifier(ctx context.Context, identifier string, createChat bool) (*bridgev2.ResolveIdentifierResponse, error) {
+	c := cl.connector
+	number, err := phone.Normalize(identifier, c.Config.DefaultRegion)
+	if err != nil {
+		return nil, bridgev2.WrapRespErr(err, mautrix.MInvalidParam)
+	}
+	patientID := c.patientID(cl.login.ID, number)
+	if err = c.Store.EnsurePatient(ctx, patientID, string(cl.login.ID), number); err != nil {
+		return nil, err
+	}
+	ghost, err := c.Bridge.GetGhostByID(ctx, networkid.UserID(patientID))
+	if err != nil {
+		return nil, err
+	}
+	key := portalKey(cl.login.ID, patientID)
+	portal, err := c.Bridge.GetPortalByKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	userInfo, err := cl.GetUserInfo(ctx, ghost)
+	if err != nil {
+		return nil, err
+	}
+	chatInfo, err := cl.GetChatInfo(ctx, portal)
+	if err != nil {
+		return nil, err
+	}
+	if createChat {
+		if err = cl.ensureRoom(ctx, portal); err != nil {
+			return nil, errors.Join(errors.New("the patient's room could not be set up"), err)
+		}
+	}
+	return &bridgev2.ResolveIdentifierResponse{
+		Ghost:    ghost,
+		UserID:   networkid.UserID(patientID),
+		UserInfo: userInfo,
+		Chat:     &bridgev2.CreateChatResponse{Portal: portal, PortalKey: key, PortalInfo: chatInfo},
+	}, nil
+}

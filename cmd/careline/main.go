@@ -1,0 +1,38 @@
+// Command careline runs the careline bridge: Twilio SMS ↔ end-to-end encrypted Matrix rooms,
+// with a secure patient portal. Flags are bridgev2's (-e, -c, -g -r, --ignore-unsupported-server).
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
+
+	"github.com/careline/careline/bridge"
+)
+
+// Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X main.BuildTime=...".
+var (
+	Tag       = "unknown"
+	Commit    = "unknown"
+	BuildTime = "unknown"
+)
+
+func main() {
+	if path, ok := exampleConfigPath(os.Args[1:]); ok {
+		if err := writeExampleConfig(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	m := mxmain.BridgeMain{
+		Name:        "careline",
+		Description: "A secure texting bridge for healthcare: Twilio SMS and a patient portal, bridged to encrypted Matrix rooms",
+		URL:         "https://github.com/careline/careline",
+		Version:     "0.1.0",
+		Connector:   &bridge.Connector{},
+	}
+	m.InitVersion(Tag, Commit, BuildTime)
+	m.Run()
+}

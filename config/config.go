@@ -1,0 +1,156 @@
+// Package config holds careline's own configuration: the `network:` section of the bridge config.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	up "go.mau.fi/util/configupgrade"
+	"go.mau.fi/util/random"
+
+	"github.com/careline/careline/atrest"
+)
+
+// ExampleConfig is the `network:` section written by `careline -e`.
+//
+//go:embed example-config.yaml
+var ExampleConfig string
+
+type Network struct {
+	HTTP struct {
+		Listen    string `yaml:"listen"`
+		PublicURL string `yaml:"public_url"`
+	} `yaml:"http"`
+	Twilio struct {
+		APIURL            string `yaml:"api_url"`
+		ConfigureWebhooks bool   `yaml:"configure_webhooks"`
+	} `yaml:"twilio"`
+	ClinicName    string   `yaml:"clinic_name"`
+	CareTeam      []string `yaml:"care_team"`
+	DefaultRegion string   `yaml:"default_region"`
+	Delivery      struct {
+		DefaultMode  string `yaml:"default_mode"`
+		SecureNotice string `yaml:"secure_notice"`
+	} `yaml:"delivery"`
+	Privacy struct {
+		IdentityKey string `yaml:"identity_key"`
+		PatientName string `yaml:"patient_name"`
+	} `yaml:"privacy"`
+	Storage struct {
+		KeyID   string            `yaml:"key_id"`
+		Key     string            `yaml:"key"`
+		OldKeys map[string]string `yaml:"old_keys"`
+	} `yaml:"storage"`
+	Portal struct {
+		LinkLifetime    time.Duration `yaml:"link_lifetime"`
+		CodeLifetime    time.Duration `yaml:"code_lifetime"`
+		MaxFailures     int           `yaml:"max_failures"`
+		ResendCooldown  time.Duration `yaml:"resend_cooldown"`
+		IdleTimeout     time.Duration `yaml:"idle_timeout"`
+		AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+		RequireDOB      bool          `yaml:"require_dob"`
+		MaxUploadBytes  int64         `yaml:"max_upload_bytes"`
+	} `yaml:"portal"`
+}
+
+const (
+	ModeSecure = "secure"
+	ModePlain  = "plain"
+)
+
+// StorageKeyEnv overrides storage.key_id/storage.key, so the key can live outside the config file.
+const StorageKeyEnv = "CARELINE_STORAGE_KEY"
+
+// Validate reports every setting that would make careline misbehave, in words an admin can act on.
+func (c *Network) Validate() error {
+	var errs []error
+	if c.HTTP.Listen == "" {
+		errs = append(errs, errors.New("network.http.listen is empty"))
+	}
+	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		errs = append(errs, fmt.Errorf("network.http.public_url %q is not an http(s) URL", c.HTTP.PublicURL))
+	}
+	if u, err := url.Parse(c.Twilio.APIURL); err != nil || u.Host == "" {
+		errs = append(errs, fmt.Errorf("network.twilio.api_url %q is not a URL", c.Twilio.APIURL))
+	}
+	if c.Delivery.DefaultMode != ModeSecure && c.Delivery.DefaultMode != ModePlain {
+		errs = append(errs, fmt.Errorf("network.delivery.default_mode must be secure or plain, not %q", c.Delivery.DefaultMode))
+	}
+	if !strings.Contains(c.Delivery.SecureNotice, "{link}") {
+		errs = append(errs, errors.New("network.delivery.secure_notice must contain {link}"))
+	}
+	if len(c.Privacy.IdentityKey) < 32 || c.Privacy.IdentityKey == "generate" {
+		errs = append(errs, errors.New("network.privacy.identity_key must be a random secret of at least 32 characters"))
+	}
+	if c.Portal.MaxFailures < 1 || c.Portal.MaxFailures > 10 {
+		errs = append(errs, fmt.Errorf("network.portal.max_failures must be between 1 and 10, not %d", c.Portal.MaxFailures))
+	}
+	if _, err := c.Keyring(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// PublicURL is public_url without a trailing slash.
+func (c *Network) PublicURL() string {
+	return strings.TrimRight(c.HTTP.PublicURL, "/")
+}
+
+// Keyring builds the at-rest keyring from the config, or from CARELINE_STORAGE_KEY when set.
+func (c *Network) Keyring() (*atrest.Keyring, error) {
+	activeID, activeKey := c.Storage.KeyID, c.Storage.Key
+	if env := os.Getenv(StorageKeyEnv); env != "" {
+		id, key, ok := strings.Cut(env, ":")
+		if !ok {
+			return nil, fmt.Errorf("%s must look like id:base64key", StorageKeyEnv)
+		}
+		activeID, activeKey = id, key
+	}
+	keys := make(map[string][]byte, len(c.Storage.OldKeys)+1)
+	for id, text := range c.Storage.OldKeys {
+		key, err := atrest.ParseKey(text)
+		if err != nil {
+			return nil, fmt.Errorf("network.storage.old_keys.%s: %w", id, err)
+		}
+		keys[id] = key
+	}
+	key, err := atrest.ParseKey(activeKey)
+	if err != nil {
+		return nil, fmt.Errorf("network.storage.key: %w", err)
+	}
+	keys[activeID] = key
+	return atrest.NewKeyring(activeID, keys)
+}
+
+// Upgrader carries settings over from an older config file and fills in generated secrets.
+var Upgrader = up.SimpleUpgrader(upgrade)
+
+func upgrade(helper up.Helper) {
+	for _, path := range [][]string{
+		{"http", "listen"}, {"http", "public_url"}, {"twilio", "api_url"},
+		{"clinic_name"}, {"default_region"}, {"delivery", "default_mode"}, {"delivery", "secure_notice"},
+		{"privacy", "identity_key"}, {"privacy", "patient_name"}, {"storage", "key_id"}, {"storage", "key"},
+		{"portal", "link_lifetime"}, {"portal", "code_lifetime"}, {"portal", "resend_cooldown"},
+		{"portal", "idle_timeout"}, {"portal", "absolute_timeout"},
+	} {
+		helper.Copy(up.Str, path...)
+	}
+	helper.Copy(up.Bool, "twilio", "configure_webhooks")
+	helper.Copy(up.Bool, "portal", "require_dob")
+	helper.Copy(up.Int, "portal", "max_failures")
+	helper.Copy(up.Int, "portal", "max_upload_bytes")
+	helper.Copy(up.List, "care_team")
+	helper.Copy(up.Map, "storage", "old_keys")
+
+	if key, _ := helper.Get(up.Str, "privacy", "identity_key"); key == "generate" {
+		helper.Set(up.Str, random.String(64), "privacy", "identity_key")
+	}
+	if key, _ := helper.Get(up.Str, "storage", "key"); key == "generate" {
+		helper.Set(up.Str, atrest.NewKey(), "storage", "key")
+	}
+}
