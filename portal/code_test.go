@@ -2,9 +2,12 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -366,5 +369,91 @@ func TestDateOfBirth(t *testing.T) {
 		e.clock.Advance(DefaultResendCooldown)
 		code = b.sendCode("pA")
 		wantStatus(t, b.verify(code, "03/27/1984"), http.StatusSeeOther)
+	})
+}
+
+func TestCodeUsedOnceUnderRace(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		ctx := context.Background()
+		b := e.browser()
+		b.open(e.link("pA"))
+		code := b.sendCode("pA")
+		pa, err := e.p.findPreauth(ctx, b.cookies[linkCookie])
+		if err != nil || pa == nil {
+			t.Fatal(pa, err)
+		}
+		// Two requests that both passed the page's code check: only one gets a session.
+		first, err := e.p.completeVerification(ctx, pa, code)
+		if err != nil || first == "" {
+			t.Fatalf("first completeVerification = %q, %v", first, err)
+		}
+		if second, err := e.p.completeVerification(ctx, pa, code); err != nil || second != "" {
+			t.Fatalf("second completeVerification with the same code = %q, %v", second, err)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM careline_portal_session`); n != 1 {
+			t.Fatalf("%d sessions", n)
+		}
+	})
+}
+
+func TestLockWinsOverRacingVerification(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		ctx := context.Background()
+		b := e.browser()
+		b.open(e.link("pA"))
+		code := b.sendCode("pA")
+		pa, err := e.p.findPreauth(ctx, b.cookies[linkCookie])
+		if err != nil || pa == nil {
+			t.Fatal(pa, err)
+		}
+		// The lock lands between the page's check and the verification.
+		for range DefaultMaxFailures {
+			if _, _, err = e.p.recordFailure(ctx, "pA"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tok, err := e.p.completeVerification(ctx, pa, code)
+		if !errors.Is(err, errLocked) || tok != "" {
+			t.Fatalf("completeVerification on a locked patient = %q, %v", tok, err)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM careline_portal_session`); n != 0 {
+			t.Fatalf("%d sessions", n)
+		}
+	})
+}
+
+func TestConcurrentVerifyStartsOneSession(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		b := e.browser()
+		b.open(e.link("pA"))
+		code := b.sendCode("pA")
+		body := url.Values{"csrf": {b.csrf("/verify")}, "code": {code}}.Encode()
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				req := httptest.NewRequest(http.MethodPost, "/code/verify", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.AddCookie(&http.Cookie{Name: linkCookie, Value: b.cookies[linkCookie]})
+				rec := httptest.NewRecorder()
+				e.h.ServeHTTP(rec, req)
+				statuses <- rec.Code
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		ok := 0
+		for s := range statuses {
+			if s == http.StatusSeeOther {
+				ok++
+			}
+		}
+		if ok != 1 || e.count(`SELECT COUNT(*) FROM careline_portal_session`) != 1 {
+			t.Fatalf("%d successes, %d sessions from one code", ok, e.count(`SELECT COUNT(*) FROM careline_portal_session`))
+		}
 	})
 }

@@ -40,27 +40,25 @@ func testBridgeCore(t *testing.T, s *stack) {
 	ctx := waitCtx(t)
 
 	step(t, "login is checked against Twilio", func(t *testing.T) {
-		out, status := s.login(ctx, accountSID, "ffffffffffffffffffffffffffffffff")
-		if status < 400 {
+		status, out, _ := s.Login(ctx, accountSID, "ffffffffffffffffffffffffffffffff")
+		if status != http.StatusBadRequest {
 			t.Fatalf("login with a wrong auth token succeeded: %d %v", status, out)
 		}
-		if _, ok := s.twilio.NumberConfig(clinicNumber); ok {
-			if u, _ := s.twilio.NumberConfig(clinicNumber); u != "" {
-				t.Fatalf("a failed login changed the number's webhook to %q", u)
-			}
+		if msg, _ := out["error"].(string); !strings.Contains(msg, "did not accept these credentials") {
+			t.Fatalf("the refusal does not say why: %v", out)
 		}
-		out, status = s.login(ctx, accountSID, authToken)
-		if status != http.StatusOK || out["type"] != "complete" {
-			t.Fatalf("login: HTTP %d %v", status, out)
+		if u, _ := s.Twilio.NumberConfig(clinicNumber); u != "" {
+			t.Fatalf("a failed login changed the number's webhook to %q", u)
 		}
-		if u, _ := s.twilio.NumberConfig(clinicNumber); u != s.smsURL() {
-			t.Fatalf("number's SMS URL = %q, want %q", u, s.smsURL())
+		s.mustLogin(ctx)
+		if u, _ := s.Twilio.NumberConfig(clinicNumber); u != s.SMSURL() {
+			t.Fatalf("number's SMS URL = %q, want %q", u, s.SMSURL())
 		}
 	})
 
 	var roomID id.RoomID
 	step(t, "inbound SMS reaches the encrypted room as the patient", func(t *testing.T) {
-		status, _, err := s.twilio.SendSMS(ctx, s.smsURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "my knee hurts since Tuesday"})
+		status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "my knee hurts since Tuesday"})
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("webhook: %d %v", status, err)
 		}
@@ -89,10 +87,10 @@ func testBridgeCore(t *testing.T, s *stack) {
 			"From": {patientNumber}, "To": {clinicNumber}, "Body": {"forged message"}, "NumMedia": {"0"}}
 		for name, sig := range map[string]string{
 			"missing":     "",
-			"wrong token": twiliofake.Sign("00000000000000000000000000000000", s.smsURL(), params),
+			"wrong token": twiliofake.Sign("00000000000000000000000000000000", s.SMSURL(), params),
 			"wrong URL":   twiliofake.Sign(authToken, "https://elsewhere.example/twilio/sms", params),
 		} {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.smsURL(), strings.NewReader(params.Encode()))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.SMSURL(), strings.NewReader(params.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if sig != "" {
 				req.Header.Set("X-Twilio-Signature", sig)
@@ -107,7 +105,7 @@ func testBridgeCore(t *testing.T, s *stack) {
 			}
 		}
 		// A valid message after the forged ones: once it is in, the forged one would be too.
-		if status, _, err := s.twilio.SendSMS(ctx, s.smsURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "after forged"}); err != nil || status != 200 {
+		if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "after forged"}); err != nil || status != 200 {
 			t.Fatalf("webhook: %d %v", status, err)
 		}
 		if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Body == "after forged" }); err != nil {
@@ -123,11 +121,11 @@ func testBridgeCore(t *testing.T, s *stack) {
 	step(t, "a retried MessageSid is delivered once", func(t *testing.T) {
 		in := twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "sent twice by Twilio", MessageSid: "SM" + strings.Repeat("d", 32)}
 		for range 3 {
-			if status, _, err := s.twilio.SendSMS(ctx, s.smsURL(), in); err != nil || status != 200 {
+			if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), in); err != nil || status != 200 {
 				t.Fatalf("webhook: %d %v", status, err)
 			}
 		}
-		if status, _, err := s.twilio.SendSMS(ctx, s.smsURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "after duplicates"}); err != nil || status != 200 {
+		if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "after duplicates"}); err != nil || status != 200 {
 			t.Fatalf("webhook: %d %v", status, err)
 		}
 		if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Body == "after duplicates" }); err != nil {
@@ -146,7 +144,7 @@ func testBridgeCore(t *testing.T, s *stack) {
 
 	step(t, "inbound MMS becomes encrypted Matrix media", func(t *testing.T) {
 		photo := append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 2048)...)
-		status, _, err := s.twilio.SendSMS(ctx, s.smsURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber,
+		status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber,
 			Body: "photo of the rash", Media: []twiliofake.Media{{ContentType: "image/png", Data: photo}}})
 		if err != nil || status != 200 {
 			t.Fatalf("webhook: %d %v", status, err)
@@ -168,11 +166,11 @@ func testBridgeCore(t *testing.T, s *stack) {
 	})
 
 	step(t, "staff message goes out as a secure link without content", func(t *testing.T) {
-		before := len(s.twilio.Sent())
+		before := len(s.Twilio.Sent())
 		if _, err := s.nurse.SendText(ctx, roomID, "your MRI shows a torn meniscus"); err != nil {
 			t.Fatal(err)
 		}
-		sent, err := s.twilio.WaitForSent(ctx, before+1)
+		sent, err := s.Twilio.WaitForSent(ctx, before+1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,10 +181,10 @@ func testBridgeCore(t *testing.T, s *stack) {
 		if strings.Contains(strings.ToLower(sms.Body), "mri") || strings.Contains(sms.Body, "meniscus") {
 			t.Fatalf("the secure notice carries message content: %q", sms.Body)
 		}
-		if !strings.Contains(sms.Body, s.publicURL+"/l/") || !strings.Contains(sms.Body, clinicName) || !strings.Contains(sms.Body, "STOP") {
+		if !strings.Contains(sms.Body, s.PublicURL+"/l/") || !strings.Contains(sms.Body, clinicName) || !strings.Contains(sms.Body, "STOP") {
 			t.Fatalf("the secure notice lacks the link, clinic name or STOP: %q", sms.Body)
 		}
-		if sms.StatusCallback != s.publicURL+"/twilio/status" {
+		if sms.StatusCallback != s.PublicURL+"/twilio/status" {
 			t.Fatalf("StatusCallback = %q", sms.StatusCallback)
 		}
 		if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
@@ -197,11 +195,11 @@ func testBridgeCore(t *testing.T, s *stack) {
 	})
 
 	step(t, "a message marked non-sensitive goes as plain SMS with the staff name", func(t *testing.T) {
-		before := len(s.twilio.Sent())
+		before := len(s.Twilio.Sent())
 		if _, err := s.nurse.SendText(ctx, roomID, "!plain The clinic is closed on Monday."); err != nil {
 			t.Fatal(err)
 		}
-		sent, err := s.twilio.WaitForSent(ctx, before+1)
+		sent, err := s.Twilio.WaitForSent(ctx, before+1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +215,7 @@ func testBridgeCore(t *testing.T, s *stack) {
 
 	step(t, "a failed delivery is shown to staff in words", func(t *testing.T) {
 		const landline = "+14155550199"
-		s.twilio.FailDeliveryTo(landline, 30006)
+		s.Twilio.FailDeliveryTo(landline, 30006)
 		room := s.createDM(ctx, landline)
 		if err := s.nurse.WaitForJoin(ctx, room); err != nil {
 			t.Fatal("the care team was not invited to the new room: ", err)
@@ -244,7 +242,7 @@ func testBridgeCore(t *testing.T, s *stack) {
 	})
 
 	step(t, "logs hold no message bodies or full numbers", func(t *testing.T) {
-		log := s.bridgeLog()
+		log := s.BridgeLog()
 		for _, secret := range []string{"knee hurts", "torn meniscus", "4155550123", "photo of the rash"} {
 			if strings.Contains(log, secret) {
 				t.Errorf("the bridge log contains %q", secret)

@@ -2,6 +2,7 @@ package twiliofake
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -23,6 +24,8 @@ func newNumber(phone string, now time.Time) *number {
 		voiceMethod: "POST", created: now, updated: now,
 	}
 }
+
+var applicationSidRe = regexp.MustCompile(`^AP[0-9a-fA-F]{32}$`)
 
 // friendlyName formats NANP numbers the way Twilio's console does.
 func friendlyName(phone string) string {
@@ -69,7 +72,10 @@ func (s *Server) lookupNumberLocked(phone string) *number {
 	return nil
 }
 
-// numberJSON is api.v2010.account.incoming_phone_number.
+// numberJSON is api.v2010.account.incoming_phone_number. Unset URLs and
+// SIDs are null rather than Twilio's usual "": the OpenAPI schema marks them
+// nullable with format uri / pattern ^AP…, so "" fails validation, and null
+// keeps clients honest about nil *string fields in twilio-go.
 type numberJSON struct {
 	AccountSid             string          `json:"account_sid"`
 	AddressRequirements    string          `json:"address_requirements"`
@@ -87,16 +93,16 @@ type numberJSON struct {
 	Origin                 string          `json:"origin"`
 	PhoneNumber            string          `json:"phone_number"`
 	Sid                    string          `json:"sid"`
-	SmsApplicationSid      string          `json:"sms_application_sid"`
+	SmsApplicationSid      *string         `json:"sms_application_sid"`
 	SmsFallbackMethod      string          `json:"sms_fallback_method"`
-	SmsFallbackURL         string          `json:"sms_fallback_url"`
+	SmsFallbackURL         *string         `json:"sms_fallback_url"`
 	SmsMethod              string          `json:"sms_method"`
-	SmsURL                 string          `json:"sms_url"`
-	StatusCallback         string          `json:"status_callback"`
+	SmsURL                 *string         `json:"sms_url"`
+	StatusCallback         *string         `json:"status_callback"`
 	StatusCallbackMethod   string          `json:"status_callback_method"`
 	TrunkSid               *string         `json:"trunk_sid"`
 	URI                    string          `json:"uri"`
-	VoiceApplicationSid    string          `json:"voice_application_sid"`
+	VoiceApplicationSid    *string         `json:"voice_application_sid"`
 	VoiceCallerIDLookup    bool            `json:"voice_caller_id_lookup"`
 	VoiceFallbackMethod    string          `json:"voice_fallback_method"`
 	VoiceFallbackURL       *string         `json:"voice_fallback_url"`
@@ -123,12 +129,12 @@ func (s *Server) numberJSONLocked(n *number) numberJSON {
 		DateCreated:  formatTime(n.created), DateUpdated: formatTime(n.updated),
 		EmergencyStatus: "Inactive", EmergencyAddressStatus: "unregistered",
 		FriendlyName: n.friendlyName, Origin: "twilio", PhoneNumber: n.phone, Sid: n.sid,
-		SmsApplicationSid: n.smsApplicationSid,
-		SmsFallbackMethod: n.smsFallbackMethod, SmsFallbackURL: n.smsFallbackURL,
-		SmsMethod: n.smsMethod, SmsURL: n.smsURL,
-		StatusCallback: n.statusCallback, StatusCallbackMethod: n.statusCallbackMeth,
+		SmsApplicationSid: optionalString(n.smsApplicationSid),
+		SmsFallbackMethod: n.smsFallbackMethod, SmsFallbackURL: optionalString(n.smsFallbackURL),
+		SmsMethod: n.smsMethod, SmsURL: optionalString(n.smsURL),
+		StatusCallback: optionalString(n.statusCallback), StatusCallbackMethod: n.statusCallbackMeth,
 		URI:                 "/2010-04-01/Accounts/" + s.opts.AccountSID + "/IncomingPhoneNumbers/" + n.sid + ".json",
-		VoiceApplicationSid: n.voiceApplication, VoiceFallbackMethod: "POST",
+		VoiceApplicationSid: optionalString(n.voiceApplication), VoiceFallbackMethod: "POST",
 		VoiceMethod: n.voiceMethod, VoiceURL: optionalString(n.voiceURL),
 		VoiceReceiveMode: "voice", Status: "in-use", Type: typ,
 	}
@@ -221,6 +227,10 @@ func (s *Server) handleNumber(w http.ResponseWriter, r *http.Request, sid string
 					return
 				}
 			}
+		}
+		if v, ok := f["SmsApplicationSid"]; ok && v[0] != "" && !applicationSidRe.MatchString(v[0]) {
+			writeError(w, 400, 21502, "Invalid SmsApplicationSid: "+v[0])
+			return
 		}
 		for key, dst := range urls {
 			if v, ok := f[key]; ok {

@@ -191,6 +191,9 @@ func TestIncomingPhoneNumbersListAndUpdate(t *testing.T) {
 	if len(nums) != 1 || *nums[0].PhoneNumber != clinicNum || !regexp.MustCompile(`^PN[0-9a-f]{32}$`).MatchString(*nums[0].Sid) {
 		t.Fatalf("lookup returned %+v", nums)
 	}
+	if nums[0].SmsUrl != nil {
+		t.Fatalf("unset sms_url should be null (nullable, format uri), got %q", *nums[0].SmsUrl)
+	}
 	if !nums[0].Capabilities.Sms || *nums[0].SmsMethod != "POST" {
 		t.Fatalf("capabilities/sms_method wrong: %+v %s", nums[0].Capabilities, *nums[0].SmsMethod)
 	}
