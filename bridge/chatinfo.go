@@ -35,10 +35,9 @@ func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*br
 			// a full list would make bridgev2 remove them.
 			IsFull:      false,
 			OtherUserID: networkid.UserID(portal.ID),
-			Members: []bridgev2.ChatMember{
-				{EventSender: bridgev2.EventSender{IsFromMe: true}, Membership: event.MembershipJoin, PowerLevel: ptr.Ptr(50)},
-				{EventSender: bridgev2.EventSender{Sender: networkid.UserID(portal.ID)}, Membership: event.MembershipJoin},
-			},
+			MemberMap: bridgev2.ChatMemberMap{}.
+				Set(bridgev2.ChatMember{EventSender: bridgev2.EventSender{IsFromMe: true}, Membership: event.MembershipJoin, PowerLevel: ptr.Ptr(50)}).
+				Set(bridgev2.ChatMember{EventSender: bridgev2.EventSender{Sender: networkid.UserID(portal.ID)}, Membership: event.MembershipJoin}),
 		},
 	}, nil
 }

@@ -88,7 +88,7 @@ func (l *twilioLogin) submit(ctx context.Context, input map[string]string) (*bri
 	}
 	// Check the credentials and the number against Twilio before saving anything.
 	if err = tw.CheckAccount(); err != nil {
-		return nil, fmt.Errorf("Twilio did not accept these credentials: %w", err)
+		return nil, fmt.Errorf("twilio did not accept these credentials: %w", err)
 	}
 	num, err := tw.FindNumber(number)
 	if err != nil {

@@ -98,14 +98,20 @@ func validCSRF(want, got string) bool {
 // sameOrigin refuses requests a browser marks as cross-site, and requests whose Origin is
 // not the public URL's: defense in depth next to the CSRF token and SameSite=Strict.
 func (p *Portal) sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
+	site := r.Header.Get("Sec-Fetch-Site")
+	switch site {
 	case "", "same-origin", "none":
 	default:
 		return false
 	}
 	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return origin == ""
+	if origin == "" {
+		return true
+	}
+	if origin == "null" {
+		// Chromium sends "Origin: null" for form posts from pages with Referrer-Policy:
+		// no-referrer; then only the browser's own Sec-Fetch-Site can vouch for the request.
+		return site == "same-origin"
 	}
 	pub, _ := url.Parse(p.cfg.PublicURL)
 	return origin == pub.Scheme+"://"+pub.Host
