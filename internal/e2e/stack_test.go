@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 // connects the Twilio number, and a nurse on the care team.
 type stack struct {
 	*localstack.Stack
-	t     *testing.T
+	t     testing.TB
 	admin *testenv.StaffClient
 	nurse *testenv.StaffClient
 }
@@ -66,7 +66,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func newPostgresDatabase(t *testing.T) string {
+func newPostgresDatabase(t testing.TB) string {
 	t.Helper()
 	admin, err := sql.Open("postgres", postgresAdminURL)
 	if err != nil {
@@ -86,7 +86,7 @@ func newPostgresDatabase(t *testing.T) string {
 	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
 }
 
-func startStack(t *testing.T, opts stackOptions) *stack {
+func startStack(t testing.TB, opts stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -159,7 +159,7 @@ func (s *stack) createDM(ctx context.Context, number string) id.RoomID {
 	return roomID
 }
 
-func waitCtx(t *testing.T) context.Context {
+func waitCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
