@@ -19,6 +19,7 @@ type Client struct {
 	login     *bridgev2.UserLogin
 	meta      *UserLoginMetadata
 	twilio    *twilioapi.Client
+	sender    *sender
 }
 
 var (
@@ -63,12 +64,18 @@ func (c *Connector) clientForLogin(loginID networkid.UserLoginID) *Client {
 	return client
 }
 
-// Connect needs no long-lived connection: Twilio calls careline's webhooks.
+// Connect starts the login's outbox sender; incoming texts arrive by webhook.
 func (cl *Client) Connect(ctx context.Context) {
+	if cl.sender == nil {
+		cl.startSender()
+	}
 	cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
 }
 
-func (cl *Client) Disconnect() {}
+// Disconnect stops the sender after the text it is handing to Twilio, if any.
+func (cl *Client) Disconnect() {
+	cl.stopSender()
+}
 
 func (cl *Client) IsLoggedIn() bool { return true }
 

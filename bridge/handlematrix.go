@@ -17,7 +17,6 @@ import (
 	"github.com/careline/careline/config"
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
-	"github.com/careline/careline/twilioapi"
 )
 
 // plainMarker at the start of a staff message marks it non-sensitive: it may go as plain SMS
@@ -30,11 +29,12 @@ const maxStaffFileBytes = 10 << 20
 // refuse is a message status that tells the sender, in words, why nothing was sent.
 func refuse(reason string) error {
 	return bridgev2.MessageStatus{
-		Status:      event.MessageStatusFail,
-		ErrorReason: event.MessageStatusUnsupported,
-		Message:     reason,
-		IsCertain:   true,
-		SendNotice:  true,
+		InternalError: errors.New(reason),
+		Status:        event.MessageStatusFail,
+		ErrorReason:   event.MessageStatusUnsupported,
+		Message:       reason,
+		IsCertain:     true,
+		SendNotice:    true,
 	}
 }
 
@@ -79,9 +79,6 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		Status:      "queued",
 		Attachments: attachments,
 	}
-	if err = c.Store.SaveMessage(ctx, m); err != nil {
-		return nil, err
-	}
 	text := m.SenderName + ": " + body
 	if mode == config.ModeSecure {
 		link, err := c.Portal.CreateLink(ctx, patient.ID)
@@ -90,21 +87,21 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		}
 		text = c.secureNotice(link)
 	}
-	sent, err := cl.twilio.Send(twilioapi.Outgoing{
-		From:                cl.meta.PhoneNumber,
-		MessagingServiceSID: cl.meta.MessagingServiceSID,
-		To:                  patient.Phone,
-		Body:                text,
-		StatusCallback:      c.statusWebhookURL(),
+	// The message and its text are stored together; the outbox sends the text, retries it
+	// through Twilio outages and tells the sender if it cannot be delivered.
+	err = c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := c.Store.SaveMessage(ctx, m); err != nil {
+			return err
+		}
+		return cl.enqueue(ctx, &store.Outgoing{
+			PatientID: patient.ID, MessageID: m.ID, Kind: store.KindMessage, Body: text, StatusCallback: true,
+		})
 	})
 	if err != nil {
-		return nil, cl.sendFailed(ctx, patient, err)
-	}
-	if err = c.Store.SetSent(ctx, m.ID, sent.SID, sent.Status); err != nil {
 		return nil, err
 	}
-	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("twilio_sid", sent.SID).Str("mode", mode).
-		Str("patient", phone.Mask(patient.Phone)).Msg("Staff message sent")
+	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("mode", mode).Str("patient", phone.Mask(patient.Phone)).
+		Msg("Staff message queued for the patient")
 	c.announceMode(ctx, msg, mode, patient)
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{ID: networkid.MessageID(m.ID), Timestamp: time.Now()},
@@ -130,14 +127,14 @@ func (c *Connector) secureNotice(link string) string {
 
 // announceMode tells staff how their message travelled, under the message itself.
 func (c *Connector) announceMode(ctx context.Context, msg *bridgev2.MatrixMessage, mode string, patient *store.Patient) {
-	text := fmt.Sprintf("🔒 Sent to %s as a secure link: the text message carried no content; the patient reads it in the portal after a one-time code.",
+	text := fmt.Sprintf("🔒 Going to %s as a secure link: the text message carries no content; the patient reads it in the portal after a one-time code.",
 		c.patientName(ctx, patient.ID))
 	if mode == config.ModePlain {
 		why := "marked non-sensitive with !plain"
 		if patient.Consent != nil {
 			why = fmt.Sprintf("consent recorded by %s on %s", patient.Consent.By, patient.Consent.At.Format(time.DateOnly))
 		}
-		text = fmt.Sprintf("✉️ Sent to %s as plain SMS (%s).", c.patientName(ctx, patient.ID), why)
+		text = fmt.Sprintf("✉️ Going to %s as plain SMS (%s).", c.patientName(ctx, patient.ID), why)
 	}
 	c.sendNotice(ctx, msg.Portal, text, msg.Event.ID)
 }
@@ -152,23 +149,6 @@ func (c *Connector) sendNotice(ctx context.Context, portal *bridgev2.Portal, tex
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Stringer("room_id", portal.MXID).Msg("Could not post a notice in the patient's room")
 	}
-}
-
-// sendFailed turns a failed Twilio call into words for the sender.
-func (cl *Client) sendFailed(ctx context.Context, patient *store.Patient, err error) error {
-	zerolog.Ctx(ctx).Warn().Err(err).Str("patient", phone.Mask(patient.Phone)).Msg("Twilio refused a staff message")
-	var twErr *twilioapi.Error
-	if errors.As(err, &twErr) && twErr.Code == 21610 {
-		if markErr := cl.connector.Store.SetOptedOut(ctx, patient.ID, true); markErr != nil {
-			zerolog.Ctx(ctx).Err(markErr).Msg("Could not record the opt-out")
-		}
-	}
-	status := bridgev2.WrapErrorInStatus(err).WithSendNotice(true).WithMessage("not delivered: " + err.Error())
-	if errors.As(err, &twErr) && !twErr.Temporary() {
-		status = status.WithIsCertain(true)
-		status.Status = event.MessageStatusFail
-	}
-	return status
 }
 
 // staffName is how the patient sees the sender: "Dr. Lee, Sunrise Clinic".

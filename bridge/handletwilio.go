@@ -56,6 +56,10 @@ func (c *Connector) bridgeInbound(ctx context.Context, in *store.Inbound) error 
 	if err = c.Store.EnsurePatient(ctx, in.PatientID, in.LoginID, from); err != nil {
 		return err
 	}
+	patient, err := c.Store.GetPatient(ctx, in.PatientID)
+	if err != nil {
+		return err
+	}
 	attachments, mediaURLs, err := client.fetchMedia(ctx, in)
 	if err != nil {
 		return err
@@ -75,6 +79,17 @@ func (c *Connector) bridgeInbound(ctx context.Context, in *store.Inbound) error 
 	}
 	if err = c.queuePatientMessage(ctx, client, msg, attachments); err != nil {
 		return err
+	}
+	// Keywords act once the message is in the room. A retry after a crash repeats the
+	// opt-out or opt-in harmlessly; it may send a HELP reply twice.
+	notice, err := client.applyKeyword(ctx, patient, msg.Body)
+	if err != nil {
+		return err
+	}
+	if notice != "" {
+		if portal, err := c.Bridge.GetPortalByKey(ctx, portalKey(client.login.ID, msg.PatientID)); err == nil && portal.MXID != "" {
+			c.sendNotice(ctx, portal, notice, "")
+		}
 	}
 	for _, u := range mediaURLs {
 		// Twilio keeps media until deleted; careline has its own sealed copy now.

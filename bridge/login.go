@@ -115,6 +115,8 @@ func (l *twilioLogin) submit(ctx context.Context, input map[string]string) (*bri
 	if err != nil {
 		return nil, err
 	}
+	// bridgev2 connects logins itself only at startup.
+	login.Client.Connect(login.Log.WithContext(context.Background()))
 	zerolog.Ctx(ctx).Info().Str("login_id", string(loginID)).Str("clinic_number", phone.Mask(number)).
 		Bool("webhook_configured", c.Config.Twilio.ConfigureWebhooks).Msg("Clinic Twilio number connected")
 	return &bridgev2.LoginStep{

@@ -11,7 +11,6 @@ import (
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/portal"
 	"github.com/careline/careline/store"
-	"github.com/careline/careline/twilioapi"
 )
 
 // startPortal sets up the patient portal with careline as its backend.
@@ -37,6 +36,9 @@ func (c *Connector) startPortal(ctx context.Context) error {
 	c.Portal = p
 	return nil
 }
+
+// codeWait is how long the portal waits for Twilio to take a code before saying it is on its way.
+const codeWait = 10 * time.Second
 
 // portalBackend is what the patient portal may ask of careline.
 type portalBackend struct{ c *Connector }
@@ -96,6 +98,8 @@ func (b *portalBackend) clientFor(ctx context.Context, patientID string) (*Clien
 	return client, p, nil
 }
 
+// SendSMS texts the patient a one-time code through the outbox (ahead of other texts) and
+// waits a little for Twilio's answer, so the portal can say whether it went.
 func (b *portalBackend) SendSMS(ctx context.Context, patientID, text string) error {
 	client, p, err := b.clientFor(ctx, patientID)
 	if err != nil {
@@ -104,13 +108,30 @@ func (b *portalBackend) SendSMS(ctx context.Context, patientID, text string) err
 	if !p.OptedOutAt.IsZero() {
 		return errors.New("the patient has opted out of texts")
 	}
-	_, err = client.twilio.Send(twilioapi.Outgoing{
-		From:                client.meta.PhoneNumber,
-		MessagingServiceSID: client.meta.MessagingServiceSID,
-		To:                  p.Phone,
-		Body:                text,
-	})
-	return err
+	o := &store.Outgoing{PatientID: patientID, Kind: store.KindCode, Body: text}
+	if err = client.enqueue(ctx, o); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, codeWait)
+	defer cancel()
+	for {
+		got, err := b.c.Store.GetOutgoing(ctx, o.Seq)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil // still queued: it goes out as soon as the rate limit allows
+		case err != nil:
+			return err
+		case got.State == store.OutboxSent:
+			return nil
+		case got.State == store.OutboxFailed:
+			return errors.New("the code could not be texted: " + got.LastError)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func (b *portalBackend) Reply(ctx context.Context, patientID, body string) error {

@@ -28,7 +28,9 @@ type Network struct {
 	} `yaml:"http"`
 	Twilio struct {
 		APIURL            string `yaml:"api_url"`
-		ConfigureWebhooks bool   `yaml:"configure_webhooks"`
+		ConfigureWebhooks bool          `yaml:"configure_webhooks"`
+		MessagesPerSecond float64       `yaml:"messages_per_second"`
+		GiveUpAfter       time.Duration `yaml:"give_up_after"`
 	} `yaml:"twilio"`
 	ClinicName    string   `yaml:"clinic_name"`
 	CareTeam      []string `yaml:"care_team"`
@@ -36,6 +38,7 @@ type Network struct {
 	Delivery      struct {
 		DefaultMode  string `yaml:"default_mode"`
 		SecureNotice string `yaml:"secure_notice"`
+		HelpReply    string `yaml:"help_reply"`
 	} `yaml:"delivery"`
 	Privacy struct {
 		IdentityKey string `yaml:"identity_key"`
@@ -77,6 +80,12 @@ func (c *Network) Validate() error {
 	}
 	if u, err := url.Parse(c.Twilio.APIURL); err != nil || u.Host == "" {
 		errs = append(errs, fmt.Errorf("network.twilio.api_url %q is not a URL", c.Twilio.APIURL))
+	}
+	if c.Twilio.MessagesPerSecond <= 0 {
+		errs = append(errs, fmt.Errorf("network.twilio.messages_per_second must be above 0, not %v", c.Twilio.MessagesPerSecond))
+	}
+	if c.Twilio.GiveUpAfter < time.Minute || c.Twilio.GiveUpAfter > 10*time.Hour {
+		errs = append(errs, fmt.Errorf("network.twilio.give_up_after must be between 1m and 10h, not %v", c.Twilio.GiveUpAfter))
 	}
 	if c.Delivery.DefaultMode != ModeSecure && c.Delivery.DefaultMode != ModePlain {
 		errs = append(errs, fmt.Errorf("network.delivery.default_mode must be secure or plain, not %q", c.Delivery.DefaultMode))
@@ -132,8 +141,8 @@ var Upgrader = up.SimpleUpgrader(upgrade)
 
 func upgrade(helper up.Helper) {
 	for _, path := range [][]string{
-		{"http", "listen"}, {"http", "public_url"}, {"twilio", "api_url"},
-		{"clinic_name"}, {"default_region"}, {"delivery", "default_mode"}, {"delivery", "secure_notice"},
+		{"http", "listen"}, {"http", "public_url"}, {"twilio", "api_url"}, {"twilio", "give_up_after"},
+		{"clinic_name"}, {"default_region"}, {"delivery", "default_mode"}, {"delivery", "secure_notice"}, {"delivery", "help_reply"},
 		{"privacy", "identity_key"}, {"privacy", "patient_name"}, {"storage", "key_id"}, {"storage", "key"},
 		{"portal", "link_lifetime"}, {"portal", "code_lifetime"}, {"portal", "resend_cooldown"},
 		{"portal", "idle_timeout"}, {"portal", "absolute_timeout"},
@@ -143,6 +152,7 @@ func upgrade(helper up.Helper) {
 	helper.Copy(up.Bool, "twilio", "configure_webhooks")
 	helper.Copy(up.Bool, "portal", "require_dob")
 	helper.Copy(up.Int, "portal", "max_failures")
+	helper.Copy(up.Float|up.Int, "twilio", "messages_per_second")
 	helper.Copy(up.Int, "portal", "max_upload_bytes")
 	helper.Copy(up.List, "care_team")
 	helper.Copy(up.Map, "storage", "old_keys")

@@ -1,4 +1,4 @@
--- v0 -> v1: Latest schema
+-- v0 -> v1: Patients, inbound webhooks, messages, attachments
 -- Patients of a clinic login. The id is an opaque keyed hash of (login, number): it is what
 -- Matrix sees. The number itself is only stored sealed (AES-256-GCM).
 CREATE TABLE careline_patient (

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/careline/careline/internal/twiliofake"
 )
@@ -136,5 +137,24 @@ func TestMediaFetchAndDelete(t *testing.T) {
 	}
 	if _, _, err := c.FetchMedia(context.Background(), params.Get("MediaUrl0")); err == nil {
 		t.Fatal("media still there after delete")
+	}
+}
+
+func TestFindSent(t *testing.T) {
+	_, c := fake(t)
+	start := time.Now()
+	out := Outgoing{From: from, To: "+14155550123", Body: "Sunrise Clinic sent you a secure message: https://x/l/abc"}
+	sent, err := c.Send(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, err := c.FindSent(out, start)
+	if err != nil || found == nil || found.SID != sent.SID {
+		t.Fatalf("FindSent = %+v, %v; want %s", found, err, sent.SID)
+	}
+	other := out
+	other.Body = "a different text"
+	if found, err := c.FindSent(other, start); err != nil || found != nil {
+		t.Fatalf("FindSent found a message that was never sent: %+v %v", found, err)
 	}
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -19,6 +20,10 @@ var (
 )
 
 func main() {
+	// careline's own subcommands run before bridgev2 parses the flags.
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		os.Exit(runAudit(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if path, ok := exampleConfigPath(os.Args[1:]); ok {
 		if err := writeExampleConfig(path); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -16,15 +16,18 @@ import (
 // durable write → acknowledgement → encrypted event in the patient's room, as the staff
 // client sees it. It reports messages per second and p50/p99 latency for both the
 // acknowledgement and the arrival in the room. Rooms exist beforehand (one per patient).
+// "burst" sends as fast as 16 senders can (throughput; room latency is then mostly queueing);
+// "paced" sends 10 messages/s, below capacity (latency of one message).
 //
 //	go test -tags goolm -run '^$' -bench BenchmarkInbound -benchtime 2000x ./internal/e2e/
 func BenchmarkInbound(b *testing.B) {
 	for _, kind := range []string{"sqlite", "postgres"} {
-		b.Run(kind, func(b *testing.B) { benchmarkInbound(b, kind == "postgres") })
+		b.Run(kind+"/burst", func(b *testing.B) { benchmarkInbound(b, kind == "postgres", 0) })
+		b.Run(kind+"/paced", func(b *testing.B) { benchmarkInbound(b, kind == "postgres", 10) })
 	}
 }
 
-func benchmarkInbound(b *testing.B, postgres bool) {
+func benchmarkInbound(b *testing.B, postgres bool, perSecond float64) {
 	const patients, senders = 50, 16
 	s := startStack(b, stackOptions{Postgres: postgres})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -103,7 +106,16 @@ func benchmarkInbound(b *testing.B, postgres bool) {
 			}
 		}()
 	}
+	var tick <-chan time.Time
+	if perSecond > 0 {
+		ticker := time.NewTicker(time.Duration(float64(time.Second) / perSecond))
+		defer ticker.Stop()
+		tick = ticker.C
+	}
 	for i := range b.N {
+		if tick != nil {
+			<-tick
+		}
 		next <- i
 	}
 	close(next)

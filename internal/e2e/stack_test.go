@@ -53,11 +53,15 @@ type stack struct {
 	t     testing.TB
 	admin *testenv.StaffClient
 	nurse *testenv.StaffClient
+	// dbDriver and dbURI reach careline's own database ("sqlite3" or "postgres"), for tests
+	// that look at its state from outside.
+	dbDriver, dbURI string
 }
 
 type stackOptions struct {
-	Postgres bool
-	Network  func(network map[string]any)
+	Postgres    bool
+	DatabaseURI string // a PostgreSQL URI of the test's own server; overrides Postgres
+	Network     func(network map[string]any)
 }
 
 func randomHex(n int) string {
@@ -94,14 +98,19 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 		Dir: t.TempDir(), CarelineBin: carelineBin, Network: opts.Network,
 		CareTeam: []string{"@nurse:" + localstack.ServerName},
 	}
-	if opts.Postgres {
+	if opts.DatabaseURI != "" {
+		lo.DatabaseURI = opts.DatabaseURI
+	} else if opts.Postgres {
 		lo.DatabaseURI = newPostgresDatabase(t)
 	}
 	ls, err := localstack.Start(ctx, lo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{Stack: ls, t: t}
+	s := &stack{Stack: ls, t: t, dbDriver: "postgres", dbURI: lo.DatabaseURI}
+	if lo.DatabaseURI == "" {
+		s.dbDriver, s.dbURI = "sqlite3", "file:"+filepath.Join(ls.Dir, "careline.db")+"?mode=ro&_busy_timeout=5000"
+	}
 	t.Cleanup(func() {
 		ls.Close()
 		if t.Failed() {

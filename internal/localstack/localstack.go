@@ -59,9 +59,10 @@ type Stack struct {
 	Twilio     *twiliofake.Server
 	HS         *testenv.Homeserver
 
-	bin        string
-	bridge     *exec.Cmd
-	bridgeDone chan error
+	bin          string
+	bridge       *exec.Cmd
+	bridgeDone   chan error
+	bridgeExited chan struct{} // closed when the current careline process has exited
 }
 
 // BuildCareline compiles cmd/careline with the goolm tag.
@@ -228,9 +229,9 @@ func (s *Stack) StartBridge(ctx context.Context) error {
 		out.Close()
 		return err
 	}
-	done := make(chan error, 1)
-	s.bridgeDone = done
-	go func() { done <- s.bridge.Wait(); out.Close() }()
+	done, exited := make(chan error, 1), make(chan struct{})
+	s.bridgeDone, s.bridgeExited = done, exited
+	go func() { done <- s.bridge.Wait(); close(exited); out.Close() }()
 	for {
 		// The public listener opens last, when careline's Start is done.
 		resp, err := http.Get(s.PublicURL + "/")
@@ -246,6 +247,20 @@ func (s *Stack) StartBridge(ctx context.Context) error {
 			return fmt.Errorf("careline did not start in time: %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// BridgeRunning reports whether careline was started and has not exited since (a crash shows
+// as false while a test believes it is up).
+func (s *Stack) BridgeRunning() bool {
+	if s.bridge == nil || s.bridgeExited == nil {
+		return false
+	}
+	select {
+	case <-s.bridgeExited:
+		return false
+	default:
+		return true
 	}
 }
 

@@ -1,0 +1,205 @@
+// Package audit keeps careline's audit trail: an append-only record of every event that
+// touched a patient's data — who did what, when, by which channel — and never message content.
+//
+// Each entry carries an HMAC-SHA256 over the previous entry's hash and all of its own fields,
+// so an entry that is edited, deleted or moved breaks the chain, and someone with only database
+// access cannot compute a new chain over their changes. Verify walks the chain and says where
+// it breaks.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+)
+
+//go:embed *.sql
+var upgrades embed.FS
+
+var table = dbutil.BuildUpgradeTable().WithFS(upgrades).Finish()
+
+// DefaultRetentionYears is how long audit entries are kept by default (HIPAA asks for six
+// years), independently of how long messages are kept.
+const DefaultRetentionYears = 6
+
+// Entry is one audited event.
+//
+// Callers must never put message content, codes, tokens, patient names or phone numbers in
+// any field: the trail is kept for years and exported to people who need not see them. Detail
+// is for short facts like "status=delivered" or "attempt 2 of 5".
+type Entry struct {
+	Seq       int64     // assigned by Append: 1, 2, 3, … without gaps
+	At        time.Time // assigned by Append: UTC, millisecond precision
+	Actor     string    // Matrix user ID, "patient:<id>", "twilio", "system", "cli", "api:<token name>"
+	Action    string    // e.g. "message.sent", "code.failed", "portal.view", "audit.export"
+	PatientID string    // opaque patient id, or ""
+	Channel   string    // "sms", "secure", "portal", "plain" or ""
+	TwilioSID string    // Twilio message SID, or ""
+	Detail    string    // short, never message content and never a phone number
+	PrevHash  []byte    // Hash of the entry before (empty for the first entry ever written)
+	Hash      []byte    // HMAC-SHA256(key, canonical encoding of PrevHash and all fields above)
+}
+
+// MaxFieldLen bounds each text field, so that a caller passing a message body by mistake is
+// refused rather than recorded for six years.
+const MaxFieldLen = 512
+
+// Log is the audit trail in careline's database.
+type Log struct {
+	db  *dbutil.Database
+	key []byte
+	log zerolog.Logger
+	now func() time.Time
+}
+
+// KeyFromSecret derives the audit key from a configured secret (network.privacy.identity_key).
+// The label keeps it independent of every other key derived from the same secret.
+func KeyFromSecret(secret string) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("careline audit v1"))
+	return m.Sum(nil)
+}
+
+// New returns the audit trail in db, keyed with key (see KeyFromSecret); call Upgrade before
+// use. Its tables have their own version table, careline_audit_version.
+func New(db *dbutil.Database, key []byte, log zerolog.Logger) *Log {
+	if len(key) < 32 {
+		panic("audit: key must be at least 32 bytes")
+	}
+	return &Log{
+		db:  db.Child("careline_audit_version", table, dbutil.ZeroLogger(log)),
+		key: bytes.Clone(key),
+		log: log,
+		now: time.Now,
+	}
+}
+
+// Upgrade creates or migrates the audit tables.
+func (l *Log) Upgrade(ctx context.Context) error {
+	return l.db.Upgrade(ctx)
+}
+
+// Append records e, assigning its Seq, At, PrevHash and Hash, and returns the stored entry.
+//
+// It is safe to call from many goroutines and many processes sharing the database. Called with
+// a ctx that carries a transaction of the same database, the entry joins it, so it is kept
+// exactly when the audited change is.
+func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
+	if e.Actor == "" || e.Action == "" {
+		return Entry{}, errors.New("audit: actor and action are required")
+	}
+	for _, f := range [...]string{e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail} {
+		if len(f) > MaxFieldLen {
+			return Entry{}, fmt.Errorf("audit: a field of the %s entry is longer than %d bytes", e.Action, MaxFieldLen)
+		}
+	}
+	err := l.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		// Write before reading anything: the UPDATE takes the head row's lock on PostgreSQL and
+		// the write lock on SQLite (even in a deferred transaction), so no two writers, in
+		// this process or another, ever see the same head.
+		var prev []byte
+		err := l.db.QueryRow(ctx, `
+			UPDATE careline_audit_head SET last_seq = last_seq + 1 WHERE id = 1
+			RETURNING last_seq, last_hash`).Scan(&e.Seq, &prev)
+		if err != nil {
+			return fmt.Errorf("audit: locking the head: %w", err)
+		}
+		// Taken under the lock, so entries written by one clock never go back in time.
+		e.At = l.now().UTC().Truncate(time.Millisecond)
+		e.PrevHash = append([]byte{}, prev...) // never nil: lib/pq would store nil as NULL
+		e.Hash = l.hash(&e)
+		_, err = l.db.Exec(ctx, `
+			INSERT INTO careline_audit (seq, at, actor, action, patient_id, channel, twilio_sid, detail, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			e.Seq, e.At.UnixMilli(), e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail, e.PrevHash, e.Hash)
+		if err != nil {
+			return fmt.Errorf("audit: inserting entry %d: %w", e.Seq, err)
+		}
+		_, err = l.db.Exec(ctx, `UPDATE careline_audit_head SET last_hash = $1 WHERE id = 1`, e.Hash)
+		return err
+	})
+	if err != nil {
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// encode is the canonical form of an entry that the hash covers. Every variable-length field
+// is length-prefixed, so two different entries never encode alike ("ab"+"c" vs "a"+"bc").
+func encode(e *Entry) []byte {
+	b := []byte("careline audit entry v1\x00")
+	b = appendField(b, e.PrevHash)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.At.UnixMilli()))
+	for _, f := range [...]string{e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail} {
+		b = appendField(b, []byte(f))
+	}
+	return b
+}
+
+func appendField[T ~[]byte](b []byte, f T) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+	return append(b, f...)
+}
+
+func (l *Log) hash(e *Entry) []byte {
+	m := hmac.New(sha256.New, l.key)
+	m.Write(encode(e))
+	return m.Sum(nil)
+}
+
+// valid reports, in constant time, whether e's stored hash is the one its fields call for.
+func (l *Log) valid(e *Entry) bool {
+	return hmac.Equal(l.hash(e), e.Hash)
+}
+
+type head struct {
+	lastSeq    int64
+	lastHash   []byte
+	purgedSeq  int64
+	purgedHash []byte
+}
+
+func (l *Log) head(ctx context.Context) (head, error) {
+	var h head
+	err := l.db.QueryRow(ctx, `
+		SELECT last_seq, last_hash, purged_seq, purged_hash FROM careline_audit_head WHERE id = 1`).
+		Scan(&h.lastSeq, &h.lastHash, &h.purgedSeq, &h.purgedHash)
+	if err != nil {
+		return head{}, fmt.Errorf("audit: reading the head: %w", err)
+	}
+	return h, nil
+}
+
+// scan calls fn for each entry matching where, in seq order.
+func (l *Log) scan(ctx context.Context, where string, args []any, fn func(*Entry) error) error {
+	rows, err := l.db.Query(ctx, `
+		SELECT seq, at, actor, action, patient_id, channel, twilio_sid, detail, prev_hash, hash
+		FROM careline_audit `+where+` ORDER BY seq`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Entry
+		var at int64
+		err = rows.Scan(&e.Seq, &at, &e.Actor, &e.Action, &e.PatientID, &e.Channel, &e.TwilioSID, &e.Detail, &e.PrevHash, &e.Hash)
+		if err != nil {
+			return err
+		}
+		e.At = time.UnixMilli(at).UTC()
+		if err = fn(&e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

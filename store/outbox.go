@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Outbox kinds and states.
+const (
+	KindMessage = "message" // a staff message (plain SMS or secure-link notice)
+	KindCode    = "code"    // a portal one-time code: the patient is waiting, so it goes first
+	KindHelp    = "help"    // the answer to HELP
+
+	OutboxPending = "pending"
+	OutboxSending = "sending" // handed to Twilio; after a crash, reconciled before any resend
+	OutboxSent    = "sent"
+	OutboxFailed  = "failed"
+)
+
+// Outgoing is one text waiting in (or gone through) the outbox.
+type Outgoing struct {
+	Seq            int64
+	LoginID        string
+	PatientID      string
+	MessageID      string
+	Kind           string
+	Body           string
+	StatusCallback bool
+	State          string
+	Attempts       int
+	NextAttemptAt  time.Time
+	GiveUpAt       time.Time
+	TwilioSID      string
+	ErrorCode      int
+	LastError      string
+	CreatedAt      time.Time
+}
+
+func outboxContext(seq int64) string { return "outbox:" + strconv.FormatInt(seq, 10) }
+
+// Enqueue writes a text to the outbox. The body is sealed under the row's sequence number,
+// known only after the insert, so it is written in a second statement of the same transaction.
+func (s *Store) Enqueue(ctx context.Context, o *Outgoing) error {
+	now := s.now()
+	o.State, o.CreatedAt, o.NextAttemptAt = OutboxPending, now, now
+	priority := 1
+	if o.Kind == KindCode {
+		priority = 0
+	}
+	var messageID any
+	if o.MessageID != "" {
+		messageID = o.MessageID
+	}
+	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		err := s.DB.QueryRow(ctx, `
+			INSERT INTO careline_outbox (login_id, patient_id, message_id, kind, priority, body_sealed, status_callback,
+				state, next_attempt_at, give_up_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+			o.LoginID, o.PatientID, messageID, o.Kind, priority, []byte{}, o.StatusCallback,
+			o.State, now.UnixMilli(), o.GiveUpAt.UnixMilli(), now.UnixMilli()).Scan(&o.Seq)
+		if err != nil {
+			return err
+		}
+		_, err = s.DB.Exec(ctx, `UPDATE careline_outbox SET body_sealed=$2 WHERE seq=$1`,
+			o.Seq, s.Seal.SealString(o.Body, outboxContext(o.Seq)))
+		return err
+	})
+}
+
+const outboxColumns = `SELECT seq, login_id, patient_id, message_id, kind, body_sealed, status_callback, state, attempts,
+	next_attempt_at, give_up_at, twilio_sid, error_code, last_error, created_at FROM careline_outbox`
+
+// NextDue returns the next text a login may send now: codes first, then oldest first, and
+// never one whose patient has an earlier text still waiting (so each patient's texts arrive
+// in order even when one is being retried).
+func (s *Store) NextDue(ctx context.Context, loginID string) (*Outgoing, error) {
+	return s.scanOutgoing(s.DB.QueryRow(ctx, outboxColumns+` o
+		WHERE o.login_id=$1 AND o.state='pending' AND o.next_attempt_at <= $2
+		AND NOT EXISTS (SELECT 1 FROM careline_outbox e WHERE e.patient_id=o.patient_id
+			AND e.state IN ('pending', 'sending') AND e.seq < o.seq AND e.kind <> 'code' AND o.kind <> 'code')
+		ORDER BY o.priority, o.seq LIMIT 1`, loginID, s.nowMilli()))
+}
+
+// NextWake is when the earliest pending text of a login becomes due (zero if none).
+func (s *Store) NextWake(ctx context.Context, loginID string) (time.Time, error) {
+	var at sql.NullInt64
+	err := s.DB.QueryRow(ctx, `SELECT MIN(next_attempt_at) FROM careline_outbox WHERE login_id=$1 AND state='pending'`, loginID).Scan(&at)
+	if err != nil || !at.Valid {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(at.Int64), nil
+}
+
+// Sending lists texts handed to Twilio whose outcome was never recorded (a crash).
+func (s *Store) Sending(ctx context.Context, loginID string) ([]*Outgoing, error) {
+	rows, err := s.DB.Query(ctx, outboxColumns+` WHERE login_id=$1 AND state='sending' ORDER BY seq`, loginID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Outgoing
+	for rows.Next() {
+		o, err := s.scanOutgoing(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// GetOutgoing returns one outbox row.
+func (s *Store) GetOutgoing(ctx context.Context, seq int64) (*Outgoing, error) {
+	return s.scanOutgoing(s.DB.QueryRow(ctx, outboxColumns+` WHERE seq=$1`, seq))
+}
+
+// MarkSending records that the text is being handed to Twilio.
+func (s *Store) MarkSending(ctx context.Context, seq int64) error {
+	_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='sending', attempts=attempts+1 WHERE seq=$1`, seq)
+	return err
+}
+
+// MarkOutboxSent records Twilio's acceptance, and the SID on the message the text carries.
+func (s *Store) MarkOutboxSent(ctx context.Context, o *Outgoing, twilioSID, status string) error {
+	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='sent', twilio_sid=$2, last_error=NULL WHERE seq=$1`, o.Seq, twilioSID)
+		if err == nil && o.MessageID != "" {
+			err = s.SetSent(ctx, o.MessageID, twilioSID, status)
+		}
+		return err
+	})
+}
+
+// Retry puts a text back in the queue after a temporary failure.
+func (s *Store) Retry(ctx context.Context, seq int64, at time.Time, errText string) error {
+	_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='pending', next_attempt_at=$2, last_error=$3 WHERE seq=$1`,
+		seq, at.UnixMilli(), errText)
+	return err
+}
+
+// MarkOutboxFailed records that the text will not be sent, and fails the message it carries.
+func (s *Store) MarkOutboxFailed(ctx context.Context, o *Outgoing, code int, errText string) error {
+	var codeArg any
+	if code != 0 {
+		codeArg = code
+	}
+	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='failed', error_code=$2, last_error=$3 WHERE seq=$1`, o.Seq, codeArg, errText)
+		if err == nil && o.MessageID != "" {
+			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='failed', error_code=$2 WHERE id=$1`, o.MessageID, codeArg)
+		}
+		return err
+	})
+}
+
+// OutboxLogins lists logins with texts pending or being sent, for startup.
+func (s *Store) OutboxLogins(ctx context.Context) ([]string, error) {
+	rows, err := s.DB.Query(ctx, `SELECT DISTINCT login_id FROM careline_outbox WHERE state IN ('pending', 'sending')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func (s *Store) scanOutgoing(row scannable) (*Outgoing, error) {
+	var (
+		o                       Outgoing
+		messageID, sid, lastErr sql.NullString
+		code                    sql.NullInt64
+		sealed                  []byte
+		next, giveUp, created   int64
+	)
+	err := row.Scan(&o.Seq, &o.LoginID, &o.PatientID, &messageID, &o.Kind, &sealed, &o.StatusCallback, &o.State, &o.Attempts,
+		&next, &giveUp, &sid, &code, &lastErr, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	o.MessageID, o.TwilioSID, o.LastError, o.ErrorCode = messageID.String, sid.String, lastErr.String, int(code.Int64)
+	o.NextAttemptAt, o.GiveUpAt, o.CreatedAt = time.UnixMilli(next), time.UnixMilli(giveUp), time.UnixMilli(created)
+	if o.Body, err = s.Seal.OpenString(sealed, outboxContext(o.Seq)); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
