@@ -7,6 +7,7 @@ import (
 
 	"maunium.net/go/mautrix/bridgev2/commands"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/store"
 )
 
@@ -72,6 +73,7 @@ func (c *Connector) cmdConsent(ce *commands.Event) {
 		ce.Reply("Could not record consent: %v", err)
 		return
 	}
+	c.audit(ce.Ctx, audit.Entry{Actor: consent.By, Action: "consent.recorded", PatientID: p.ID, Detail: truncate(how, 200)})
 	ce.Reply("Consent to plain SMS recorded by %s at %s (%s).", consent.By, consent.At.Format(time.RFC3339), how)
 }
 
@@ -84,6 +86,7 @@ func (c *Connector) cmdRevokeConsent(ce *commands.Event) {
 		ce.Reply("Could not revoke consent: %v", err)
 		return
 	}
+	c.audit(ce.Ctx, audit.Entry{Actor: ce.User.MXID.String(), Action: "consent.revoked", PatientID: p.ID})
 	ce.Reply("Consent to plain SMS revoked by %s. Messages go by secure link.", ce.User.MXID)
 }
 
@@ -96,6 +99,7 @@ func (c *Connector) cmdUnlock(ce *commands.Event) {
 		ce.Reply("Could not unlock the portal: %v", err)
 		return
 	}
+	c.audit(ce.Ctx, audit.Entry{Actor: ce.User.MXID.String(), Action: "portal.unlocked", PatientID: p.ID})
 	ce.Reply("Portal unlocked by %s. The patient can ask for a new code.", ce.User.MXID)
 }
 
@@ -113,6 +117,7 @@ func (c *Connector) cmdDOB(ce *commands.Event) {
 		ce.Reply("Could not record the date of birth: %v", err)
 		return
 	}
+	c.audit(ce.Ctx, audit.Entry{Actor: ce.User.MXID.String(), Action: "dob.recorded", PatientID: p.ID})
 	ce.Reply("Date of birth recorded.")
 }
 
@@ -138,4 +143,12 @@ func (c *Connector) cmdPatientStatus(ce *commands.Event) {
 		lines = append(lines, "Portal: not locked.")
 	}
 	ce.Reply(strings.Join(lines, "\n"))
+}
+
+// truncate shortens s to at most n runes.
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
 }

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 
 	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/config"
 	"github.com/careline/careline/portal"
 	"github.com/careline/careline/store"
@@ -23,6 +24,7 @@ type Connector struct {
 	Store  *store.Store
 	Seal   *atrest.Keyring
 	Portal *portal.Portal
+	Audit  *audit.Log
 
 	server *http.Server
 	inbox  *inbox
@@ -31,6 +33,7 @@ type Connector struct {
 	clients     map[string]*Client // by clinic number (E.164)
 
 	roomSetupLock sync.Mutex
+	stopRetention context.CancelFunc
 }
 
 var (
@@ -51,14 +54,19 @@ func (c *Connector) Init(br *bridgev2.Bridge) {
 	if c.Seal, err = c.Config.Keyring(); err == nil {
 		c.Store = store.New(br.DB.Database, c.Seal, br.Log.With().Str("db_section", "careline").Logger())
 	}
+	if len(c.Config.Privacy.IdentityKey) >= 32 {
+		c.Audit = audit.New(br.DB.Database, audit.KeyFromSecret(c.Config.Privacy.IdentityKey), br.Log.With().Str("db_section", "careline_audit").Logger())
+	}
 }
 
 func (c *Connector) Start(ctx context.Context) error {
-	if c.Store == nil {
-		_, err := c.Config.Keyring()
-		return err
+	if c.Store == nil || c.Audit == nil {
+		return c.Config.Validate()
 	}
 	err := c.Store.Upgrade(ctx)
+	if err == nil {
+		err = c.Audit.Upgrade(ctx)
+	}
 	if err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline"}
 	}
@@ -71,10 +79,16 @@ func (c *Connector) Start(ctx context.Context) error {
 		return err
 	}
 	c.inbox.start()
+	retentionCtx, cancel := context.WithCancel(c.Bridge.Log.With().Str("component", "retention").Logger().WithContext(context.Background()))
+	c.stopRetention = cancel
+	go c.runRetention(retentionCtx)
 	return nil
 }
 
 func (c *Connector) Stop() {
+	if c.stopRetention != nil {
+		c.stopRetention()
+	}
 	c.stopHTTP()
 	if c.inbox != nil {
 		c.inbox.stop()

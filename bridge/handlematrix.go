@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/config"
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
@@ -100,6 +101,8 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	if err != nil {
 		return nil, err
 	}
+	c.audit(ctx, audit.Entry{Actor: msg.Event.Sender.String(), Action: "message.sent", PatientID: patient.ID, Channel: channel,
+		Detail: fmt.Sprintf("message %s, %d attachments", m.ID, len(attachments))})
 	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("mode", mode).Str("patient", phone.Mask(patient.Phone)).
 		Msg("Staff message queued for the patient")
 	c.announceMode(ctx, msg, mode, patient)
@@ -202,7 +205,12 @@ func (cl *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.M
 	if msg.TargetMessage == nil {
 		return nil
 	}
-	return cl.connector.Store.Withdraw(ctx, string(msg.TargetMessage.ID))
+	if err := cl.connector.Store.Withdraw(ctx, string(msg.TargetMessage.ID)); err != nil {
+		return err
+	}
+	cl.connector.audit(ctx, audit.Entry{Actor: msg.Event.Sender.String(), Action: "message.redacted",
+		PatientID: string(msg.Portal.ID), Detail: "message " + string(msg.TargetMessage.ID)})
+	return nil
 }
 
 // HandleMatrixReadReceipt: staff reading a patient's message is not reported to the patient.

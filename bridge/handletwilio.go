@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
 	"github.com/careline/careline/token"
@@ -91,6 +92,8 @@ func (c *Connector) bridgeInbound(ctx context.Context, in *store.Inbound) error 
 			c.sendNotice(ctx, portal, notice, "")
 		}
 	}
+	c.audit(ctx, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
+		Channel: store.ChannelSMS, TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(attachments))})
 	for _, u := range mediaURLs {
 		// Twilio keeps media until deleted; careline has its own sealed copy now.
 		if err := client.twilio.DeleteMedia(in.MessageSID, u); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/store"
 )
 
@@ -50,6 +51,7 @@ func (cl *Client) applyKeyword(ctx context.Context, patient *store.Patient, body
 			return "", err
 		}
 		zerolog.Ctx(ctx).Info().Str("patient_id", patient.ID).Msg("Patient opted out of texts")
+		c.audit(ctx, audit.Entry{Actor: patientActor(patient.ID), Action: "optout", PatientID: patient.ID, Channel: store.ChannelSMS})
 		return fmt.Sprintf("🚫 %s replied %s and opted out of texts. careline will not text them until they text START.",
 			name, strings.ToUpper(strings.TrimSpace(body))), nil
 	case keywordOptIn:
@@ -60,6 +62,7 @@ func (cl *Client) applyKeyword(ctx context.Context, patient *store.Patient, body
 			return "", err
 		}
 		zerolog.Ctx(ctx).Info().Str("patient_id", patient.ID).Msg("Patient opted back in to texts")
+		c.audit(ctx, audit.Entry{Actor: patientActor(patient.ID), Action: "optin", PatientID: patient.ID, Channel: store.ChannelSMS})
 		return fmt.Sprintf("✅ %s texted %s and can receive texts again.", name, strings.ToUpper(strings.TrimSpace(body))), nil
 	case keywordHelp:
 		if patient.OptedOutAt.IsZero() && c.Config.Delivery.HelpReply != "" {

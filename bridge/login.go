@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/twilioapi"
 )
@@ -115,6 +116,7 @@ func (l *twilioLogin) submit(ctx context.Context, input map[string]string) (*bri
 	if err != nil {
 		return nil, err
 	}
+	c.audit(ctx, audit.Entry{Actor: l.user.MXID.String(), Action: "login", Detail: "Twilio number " + phone.Mask(number)})
 	// bridgev2 connects logins itself only at startup.
 	login.Client.Connect(login.Log.WithContext(context.Background()))
 	zerolog.Ctx(ctx).Info().Str("login_id", string(loginID)).Str("clinic_number", phone.Mask(number)).

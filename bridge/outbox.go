@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
 	"github.com/careline/careline/twilioapi"
@@ -230,6 +231,8 @@ func (s *sender) fail(ctx context.Context, o *store.Outgoing, code int, reason s
 	if err := c.Store.MarkOutboxFailed(ctx, o, code, reason); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Could not record a failed text")
 	}
+	c.audit(ctx, audit.Entry{Actor: "system", Action: "delivery.failed", PatientID: o.PatientID,
+		Detail: fmt.Sprintf("%s %s, error %d", o.Kind, o.MessageID, code)})
 	if code == 21610 {
 		if err := c.Store.SetOptedOut(ctx, o.PatientID, true); err != nil {
 			zerolog.Ctx(ctx).Err(err).Msg("Could not record the opt-out")

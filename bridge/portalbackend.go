@@ -5,9 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/portal"
 	"github.com/careline/careline/store"
@@ -74,6 +74,7 @@ func (b *portalBackend) Thread(ctx context.Context, patientID string) ([]portal.
 			Body:        m.Body,
 			SentAt:      m.CreatedAt,
 			Withdrawn:   !m.WithdrawnAt.IsZero(),
+			Expired:     m.Expired,
 		}
 		for _, a := range m.Attachments {
 			pm.Attachments = append(pm.Attachments, portal.Attachment{ID: a.ID, FileName: a.FileName, ContentType: a.ContentType, Size: a.Size})
@@ -212,7 +213,7 @@ func (b *portalBackend) NotifyStaff(ctx context.Context, patientID, notice strin
 	return nil
 }
 
-// Audit records portal actions without content. The tamper-evident audit trail replaces this.
+// Audit records what the patient did in the portal (never content) in the audit trail.
 func (b *portalBackend) Audit(ctx context.Context, patientID, action string) {
-	zerolog.Ctx(ctx).Info().Bool("audit", true).Str("patient_id", patientID).Str("action", action).Msg("Portal action")
+	b.c.audit(ctx, audit.Entry{Actor: patientActor(patientID), Action: "portal." + action, PatientID: patientID, Channel: store.ChannelPortal})
 }

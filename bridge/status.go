@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/careline/careline/audit"
 	"github.com/careline/careline/store"
 	"github.com/careline/careline/twilioapi"
 )
@@ -30,6 +31,8 @@ func (cl *Client) applyStatus(ctx context.Context, twilioSID, status string, err
 	ctx = zerolog.Ctx(ctx).WithContext(c.Bridge.BackgroundCtx)
 	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("twilio_sid", twilioSID).Str("status", status).
 		Int("error_code", errorCode).Msg("Delivery status")
+	c.audit(ctx, audit.Entry{Actor: "twilio", Action: "delivery.status", PatientID: m.PatientID, Channel: m.Channel,
+		TwilioSID: twilioSID, Detail: fmt.Sprintf("%s %d", status, errorCode)})
 	evt := &bridgev2.MessageStatusEventInfo{
 		RoomID:        m.RoomID,
 		SourceEventID: m.EventID,

@@ -27,7 +27,7 @@ type Network struct {
 		PublicURL string `yaml:"public_url"`
 	} `yaml:"http"`
 	Twilio struct {
-		APIURL            string `yaml:"api_url"`
+		APIURL            string        `yaml:"api_url"`
 		ConfigureWebhooks bool          `yaml:"configure_webhooks"`
 		MessagesPerSecond float64       `yaml:"messages_per_second"`
 		GiveUpAfter       time.Duration `yaml:"give_up_after"`
@@ -49,6 +49,10 @@ type Network struct {
 		Key     string            `yaml:"key"`
 		OldKeys map[string]string `yaml:"old_keys"`
 	} `yaml:"storage"`
+	Retention struct {
+		Messages time.Duration `yaml:"messages"`
+		Audit    time.Duration `yaml:"audit"`
+	} `yaml:"retention"`
 	Portal struct {
 		LinkLifetime    time.Duration `yaml:"link_lifetime"`
 		CodeLifetime    time.Duration `yaml:"code_lifetime"`
@@ -86,6 +90,12 @@ func (c *Network) Validate() error {
 	}
 	if c.Twilio.GiveUpAfter < time.Minute || c.Twilio.GiveUpAfter > 10*time.Hour {
 		errs = append(errs, fmt.Errorf("network.twilio.give_up_after must be between 1m and 10h, not %v", c.Twilio.GiveUpAfter))
+	}
+	if c.Retention.Messages < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("network.retention.messages must be at least 24h, not %v", c.Retention.Messages))
+	}
+	if c.Retention.Audit < c.Retention.Messages {
+		errs = append(errs, errors.New("network.retention.audit must be at least as long as network.retention.messages"))
 	}
 	if c.Delivery.DefaultMode != ModeSecure && c.Delivery.DefaultMode != ModePlain {
 		errs = append(errs, fmt.Errorf("network.delivery.default_mode must be secure or plain, not %q", c.Delivery.DefaultMode))
@@ -144,7 +154,7 @@ func upgrade(helper up.Helper) {
 		{"http", "listen"}, {"http", "public_url"}, {"twilio", "api_url"}, {"twilio", "give_up_after"},
 		{"clinic_name"}, {"default_region"}, {"delivery", "default_mode"}, {"delivery", "secure_notice"}, {"delivery", "help_reply"},
 		{"privacy", "identity_key"}, {"privacy", "patient_name"}, {"storage", "key_id"}, {"storage", "key"},
-		{"portal", "link_lifetime"}, {"portal", "code_lifetime"}, {"portal", "resend_cooldown"},
+		{"retention", "messages"}, {"retention", "audit"}, {"portal", "link_lifetime"}, {"portal", "code_lifetime"}, {"portal", "resend_cooldown"},
 		{"portal", "idle_timeout"}, {"portal", "absolute_timeout"},
 	} {
 		helper.Copy(up.Str, path...)

@@ -33,6 +33,7 @@ type Message struct {
 	CreatedAt   time.Time
 	ReadAt      time.Time
 	WithdrawnAt time.Time
+	Expired     bool // the content was erased by retention
 	Attachments []*Attachment
 }
 
@@ -261,6 +262,7 @@ func (s *Store) scanMessage(row scannable) (*Message, error) {
 			return nil, err
 		}
 	}
+	m.Expired = sealed == nil && !withdrawnAt.Valid
 	return &m, nil
 }
 
