@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/careline/careline/internal/testenv"
 	"github.com/careline/careline/internal/twiliofake"
@@ -52,5 +54,52 @@ func TestOptOut(t *testing.T) {
 	}
 	if _, err := s.Twilio.WaitForSent(ctx, before+1); err != nil {
 		t.Fatal("no SMS after the patient opted back in: ", err)
+	}
+}
+
+// TestAuditTrailOfAConversation: a conversation leaves an intact, content-free audit trail
+// that `careline audit verify` accepts and `careline audit export` writes out.
+func TestAuditTrailOfAConversation(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "canary-inbound-7731"}); err != nil || status != 200 {
+		t.Fatalf("webhook: %d %v", status, err)
+	}
+	first, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Body == "canary-inbound-7731" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.nurse.SendText(ctx, first.RoomID, "canary-outbound-5519"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.Twilio.WaitForSent(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The delivery status callbacks come shortly after; wait for them in the export.
+	var export string
+	for ctx.Err() == nil {
+		out, err := exec.CommandContext(ctx, carelineBin, "audit", "export", "-c", s.ConfigPath, "--format", "jsonl").Output()
+		if err != nil {
+			t.Fatalf("audit export: %v", err)
+		}
+		if export = string(out); strings.Contains(export, "delivered") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, action := range []string{`"login"`, `"message.received"`, `"message.sent"`, `"delivery.status"`} {
+		if !strings.Contains(export, action) {
+			t.Errorf("the audit export has no %s entry:\n%s", action, export)
+		}
+	}
+	for _, secret := range []string{"canary-inbound-7731", "canary-outbound-5519", "4155550123"} {
+		if strings.Contains(export, secret) {
+			t.Errorf("the audit trail contains %q", secret)
+		}
+	}
+	out, err := exec.CommandContext(ctx, carelineBin, "audit", "verify", "-c", s.ConfigPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "intact") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
 	}
 }
