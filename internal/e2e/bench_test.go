@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,3 +150,69 @@ func percentile(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkOutbound measures staff message → Matrix (Megolm) → careline → outbox → the fake
+// Twilio, with the rate limit set out of the way (10,000/s). It reports texts per second
+// and the p50/p99 time from the staff client's send to Twilio's acceptance.
+//
+//	go test -tags goolm -run '^$' -bench BenchmarkOutbound -benchtime 500x ./internal/e2e/
+func BenchmarkOutbound(b *testing.B) {
+	const senders = 4
+	s := startStack(b, stackOptions{Network: func(n map[string]any) {
+		n["twilio"].(map[string]any)["messages_per_second"] = 10000
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s.mustLogin(ctx)
+	room := s.createDM(ctx, patientNumber)
+	if err := s.nurse.WaitForJoin(ctx, room); err != nil {
+		b.Fatal(err)
+	}
+	before := len(s.Twilio.Sent())
+	var mu sync.Mutex
+	posted := make(map[string]time.Time, b.N)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				body := fmt.Sprintf("out-%d", i)
+				mu.Lock()
+				posted[body] = time.Now()
+				mu.Unlock()
+				if _, err := s.nurse.SendText(ctx, room, "!plain "+body); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range b.N {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	sent, err := s.Twilio.WaitForSent(ctx, before+b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var latency []time.Duration
+	mu.Lock()
+	for _, m := range sent[before:] {
+		if i := strings.Index(m.Body, "out-"); i >= 0 {
+			if t0, ok := posted[m.Body[i:]]; ok {
+				latency = append(latency, m.Created.Sub(t0))
+			}
+		}
+	}
+	mu.Unlock()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "texts/s")
+	b.ReportMetric(ms(percentile(latency, 50)), "p50-ms")
+	b.ReportMetric(ms(percentile(latency, 99)), "p99-ms")
+}

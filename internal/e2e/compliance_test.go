@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,24 @@ func TestAuditTrailOfAConversation(t *testing.T) {
 	for _, secret := range []string{"canary-inbound-7731", "canary-outbound-5519", "4155550123"} {
 		if strings.Contains(export, secret) {
 			t.Errorf("the audit trail contains %q", secret)
+		}
+	}
+	// Neither careline's database nor the homeserver's holds the content or the full number
+	// in readable form, anywhere (bridgev2's tables and the crypto store included).
+	files, _ := filepath.Glob(filepath.Join(s.Dir, "careline.db*"))
+	hsFiles, _ := filepath.Glob(filepath.Join(s.Dir, "dendrite", "*.db*"))
+	if len(files) == 0 || len(hsFiles) == 0 {
+		t.Fatalf("no database files found in %s", s.Dir)
+	}
+	for _, f := range append(files, hsFiles...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{"canary-inbound-7731", "canary-outbound-5519", "4155550123"} {
+			if strings.Contains(string(data), secret) {
+				t.Errorf("%s contains %q in readable form", filepath.Base(f), secret)
+			}
 		}
 	}
 	out, err := exec.CommandContext(ctx, carelineBin, "audit", "verify", "-c", s.ConfigPath).CombinedOutput()
