@@ -17,6 +17,8 @@ type UserLoginMetadata struct {
 type PortalMetadata struct {
 	// RoomSetUp is set once the care team was invited and the clinic login made the relay.
 	RoomSetUp bool `json:"room_set_up,omitempty"`
+	// AnnouncedMode is the delivery mode staff were last told about in this room.
+	AnnouncedMode string `json:"announced_mode,omitempty"`
 }
 
 func (c *Connector) GetDBMetaTypes() database.MetaTypes {

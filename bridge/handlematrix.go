@@ -128,9 +128,18 @@ func (c *Connector) secureNotice(link string) string {
 	return strings.NewReplacer("{clinic}", c.Config.ClinicName, "{link}", link).Replace(c.Config.Delivery.SecureNotice)
 }
 
-// announceMode tells staff how their message travelled, under the message itself.
+// announceMode tells staff how their message travels, under the message itself, whenever
+// the room's delivery mode differs from the one last announced (not on every message).
 func (c *Connector) announceMode(ctx context.Context, msg *bridgev2.MatrixMessage, mode string, patient *store.Patient) {
-	text := fmt.Sprintf("🔒 Going to %s as a secure link: the text message carries no content; the patient reads it in the portal after a one-time code.",
+	meta := msg.Portal.Metadata.(*PortalMetadata)
+	if meta.AnnouncedMode == mode {
+		return
+	}
+	meta.AnnouncedMode = mode
+	if err := msg.Portal.Save(ctx); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Could not save the announced delivery mode")
+	}
+	text := fmt.Sprintf("🔒 Going to %s as a secure link: the text message carries no content; the patient reads it in the portal after a one-time code. Messages here go this way until this notice changes.",
 		c.patientName(ctx, patient.ID))
 	if mode == config.ModePlain {
 		why := "marked non-sensitive with !plain"
