@@ -78,6 +78,20 @@ func (c *Connector) bridgeInbound(ctx context.Context, in *store.Inbound) error 
 	if err = c.Store.SaveMessage(ctx, msg); err != nil {
 		return err
 	}
+	if in.WasSending {
+		// An earlier attempt may have put the message in the room just before a crash.
+		found, err := c.alreadyInRoom(ctx, client, msg.PatientID, msg.ID)
+		if err != nil {
+			return err
+		}
+		if found {
+			zerolog.Ctx(ctx).Info().Msg("Message was already in its room before a restart; not sending it again")
+			return nil
+		}
+	}
+	if err = c.Store.MarkInboundSending(ctx, in.MessageSID); err != nil {
+		return err
+	}
 	if err = c.queuePatientMessage(ctx, client, msg, attachments); err != nil {
 		return err
 	}
@@ -150,6 +164,7 @@ func convertPatientMessage(ctx context.Context, portal *bridgev2.Portal, intent 
 			ID:      "",
 			Type:    event.EventMessage,
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: body},
+			Extra:   map[string]any{messageIDField: msg.ID},
 		})
 	}
 	for i, a := range attachments {
@@ -171,6 +186,7 @@ func convertPatientMessage(ctx context.Context, portal *bridgev2.Portal, intent 
 			ID:      networkid.PartID("media" + strconv.Itoa(i)),
 			Type:    event.EventMessage,
 			Content: content,
+			Extra:   map[string]any{messageIDField: msg.ID},
 		})
 	}
 	return &bridgev2.ConvertedMessage{Parts: parts}, nil

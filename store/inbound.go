@@ -12,6 +12,8 @@ type Inbound struct {
 	PatientID  string
 	Params     url.Values
 	Attempts   int
+	// WasSending: an earlier attempt got as far as handing the message to the homeserver.
+	WasSending bool
 }
 
 func inboundContext(sid string) string { return "inbound:" + sid }
@@ -35,7 +37,7 @@ func (s *Store) SaveInbound(ctx context.Context, in *Inbound) (bool, error) {
 // PendingInbound lists webhooks not yet in their room, oldest first.
 func (s *Store) PendingInbound(ctx context.Context, limit int) ([]*Inbound, error) {
 	rows, err := s.DB.Query(ctx, `
-		SELECT message_sid, login_id, patient_id, params_sealed, attempts
+		SELECT message_sid, login_id, patient_id, params_sealed, attempts, sending_at IS NOT NULL
 		FROM careline_inbound WHERE bridged_at IS NULL ORDER BY received_at, message_sid LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
@@ -45,7 +47,7 @@ func (s *Store) PendingInbound(ctx context.Context, limit int) ([]*Inbound, erro
 	for rows.Next() {
 		var in Inbound
 		var sealed []byte
-		if err := rows.Scan(&in.MessageSID, &in.LoginID, &in.PatientID, &sealed, &in.Attempts); err != nil {
+		if err := rows.Scan(&in.MessageSID, &in.LoginID, &in.PatientID, &sealed, &in.Attempts, &in.WasSending); err != nil {
 			return nil, err
 		}
 		encoded, err := s.Seal.OpenString(sealed, inboundContext(in.MessageSID))
@@ -65,6 +67,12 @@ func (s *Store) PendingInbound(ctx context.Context, limit int) ([]*Inbound, erro
 func (s *Store) MarkInboundBridged(ctx context.Context, sid string) error {
 	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET bridged_at=$2, params_sealed=$3, last_error=NULL WHERE message_sid=$1`,
 		sid, s.nowMilli(), []byte{})
+	return err
+}
+
+// MarkInboundSending records that the message is about to be handed to the homeserver.
+func (s *Store) MarkInboundSending(ctx context.Context, sid string) error {
+	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET sending_at=$2 WHERE message_sid=$1`, sid, s.nowMilli())
 	return err
 }
 
