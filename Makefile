@@ -31,3 +31,11 @@ bench:
 
 example-config:
 	$(GO) run -tags $(TAGS) ./cmd/careline -e -c - > example-config.yaml
+
+# Each fuzz target for FUZZTIME (the README states the executions of a 30 s run).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(FUZZTIME) ./phone/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzReplyForm$$' -fuzztime $(FUZZTIME) ./portal/form/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzVerifyForm$$' -fuzztime $(FUZZTIME) ./portal/form/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz '^FuzzCanonicalEncoding$$' -fuzztime $(FUZZTIME) ./audit/

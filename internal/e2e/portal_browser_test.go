@@ -43,6 +43,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(390, 844), // a phone
 		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WSURLReadTimeout(90*time.Second), // a busy CI machine starts Chromium slowly
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
@@ -73,6 +74,7 @@ func button(text string) string { return `//button[normalize-space(.)='` + text 
 // and a read receipt from the patient.
 func TestPortalInBrowser(t *testing.T) {
 	s := startStack(t, stackOptions{})
+	keepLogOnFailure(t, s)
 	ctx := waitCtx(t)
 	s.mustLogin(ctx)
 
