@@ -3,21 +3,17 @@ package store
 import (
 	"bytes"
 	"context"
-	"database/sql"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
 
 	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/pgtest"
 )
-
-const postgresAdmin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // forEachDB runs fn against a fresh SQLite file and a fresh PostgreSQL database.
 func forEachDB(t *testing.T, fn func(t *testing.T, s *Store)) {
@@ -29,22 +25,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, s *Store)) {
 		fn(t, newTestStore(t, db))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		admin, err := sql.Open("postgres", postgresAdmin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close()
-		name := fmt.Sprintf("careline_store_%d", time.Now().UnixNano())
-		if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
-			t.Fatalf("PostgreSQL on 127.0.0.1:5432 is needed: %v", err)
-		}
-		t.Cleanup(func() {
-			if a, err := sql.Open("postgres", postgresAdmin); err == nil {
-				_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-				a.Close()
-			}
-		})
-		db, err := dbutil.NewWithDialect("postgres://postgres@127.0.0.1:5432/"+name+"?sslmode=disable", "postgres")
+		db, err := dbutil.NewWithDialect(pgtest.NewDatabase(t, "careline_store"), "postgres")
 		if err != nil {
 			t.Fatal(err)
 		}

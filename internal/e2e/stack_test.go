@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/internal/localstack"
+	"github.com/careline/careline/internal/pgtest"
 	"github.com/careline/careline/internal/testenv"
 )
 
@@ -25,9 +22,6 @@ const (
 	clinicNumber = localstack.ClinicNumber
 	clinicName   = localstack.ClinicName
 )
-
-// postgresAdminURL is the machine's PostgreSQL (trust auth); each stack gets its own database.
-const postgresAdminURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 var carelineBin string
 
@@ -64,32 +58,6 @@ type stackOptions struct {
 	Network     func(network map[string]any)
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func newPostgresDatabase(t testing.TB) string {
-	t.Helper()
-	admin, err := sql.Open("postgres", postgresAdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	name := "careline_e2e_" + randomHex(6)
-	if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating a PostgreSQL database (is PostgreSQL running on 127.0.0.1:5432?): %v", err)
-	}
-	t.Cleanup(func() {
-		if admin, err := sql.Open("postgres", postgresAdminURL); err == nil {
-			_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			admin.Close()
-		}
-	})
-	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
-}
-
 func startStack(t testing.TB, opts stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -101,7 +69,7 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 	if opts.DatabaseURI != "" {
 		lo.DatabaseURI = opts.DatabaseURI
 	} else if opts.Postgres {
-		lo.DatabaseURI = newPostgresDatabase(t)
+		lo.DatabaseURI = pgtest.NewDatabase(t, "careline_e2e")
 	}
 	ls, err := localstack.Start(ctx, lo)
 	if err != nil {
