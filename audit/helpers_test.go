@@ -66,7 +66,7 @@ func newPostgresURI(tb testing.TB) string {
 	defer cancel()
 	if err = admin.PingContext(ctx); err != nil {
 		_ = admin.Close()
-		tb.Skipf("PostgreSQL not reachable at %s: %v", postgresURL(), err)
+		tb.Fatalf("PostgreSQL is part of what is tested and is not reachable at %s (set CARELINE_TEST_POSTGRES): %v", postgresURL(), err)
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])

@@ -69,7 +69,7 @@ func openPostgres(tb testing.TB) *dbutil.Database {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err = admin.PingContext(ctx); err != nil {
-		tb.Skipf("PostgreSQL not reachable at %s: %v", postgresURL(), err)
+		tb.Fatalf("PostgreSQL is part of what is tested and is not reachable at %s (set CARELINE_TEST_POSTGRES): %v", postgresURL(), err)
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
