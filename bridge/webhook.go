@@ -30,6 +30,19 @@ func (c *Connector) verifiedWebhook(w http.ResponseWriter, r *http.Request, publ
 	}
 	form := r.PostForm
 	client := c.clientForNumber(form.Get(numberField))
+	if client == nil && strings.HasPrefix(form.Get("AccountSid"), "AC") {
+		// Right after a start, bridgev2 may not have loaded the logins yet: load this one now
+		// rather than refuse a webhook Twilio would not retry.
+		login, err := c.Bridge.GetExistingUserLoginByID(r.Context(), makeLoginID(form.Get("AccountSid"), form.Get(numberField)))
+		if err != nil {
+			log.Err(err).Msg("Could not look up the clinic login for a webhook; Twilio will retry")
+			http.Error(w, "Temporarily unavailable.", http.StatusServiceUnavailable)
+			return nil, nil
+		}
+		if login != nil {
+			client, _ = login.Client.(*Client)
+		}
+	}
 	if client == nil || client.meta.AccountSID != form.Get("AccountSid") ||
 		!client.twilio.ValidSignature(publicURL, form, r.Header.Get("X-Twilio-Signature")) {
 		// Same answer whether the number is unknown or the signature wrong: nothing to learn.
