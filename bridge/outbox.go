@@ -148,7 +148,9 @@ func (s *sender) reconcile(ctx context.Context) error {
 		}
 		if found != nil {
 			zerolog.Ctx(ctx).Info().Int64("outbox_seq", o.Seq).Str("twilio_sid", found.SID).Msg("Text interrupted by a restart had reached Twilio; not sending it again")
-			err = c.Store.MarkOutboxSent(ctx, o, found.SID, found.Status)
+			if err = c.Store.MarkOutboxSent(ctx, o, found.SID, found.Status); err == nil {
+				s.applyEarlyStatuses(ctx, found.SID)
+			}
 		} else {
 			zerolog.Ctx(ctx).Info().Int64("outbox_seq", o.Seq).Msg("Text interrupted by a restart never reached Twilio; sending it again")
 			err = c.Store.Retry(ctx, o.Seq, time.Now(), "interrupted by a restart")
@@ -198,6 +200,7 @@ func (s *sender) send(ctx context.Context, o *store.Outgoing) {
 			log.Err(err).Str("twilio_sid", sent.SID).Msg("Twilio accepted a text but careline could not record it; it will be reconciled")
 		} else {
 			log.Debug().Str("twilio_sid", sent.SID).Str("patient", phone.Mask(patient.Phone)).Msg("Text accepted by Twilio")
+			s.applyEarlyStatuses(ctx, sent.SID)
 		}
 		return
 	}
@@ -221,6 +224,14 @@ func (s *sender) send(ctx context.Context, o *store.Outgoing) {
 		reason = fmt.Sprintf("Twilio did not accept it for %s (%v)", o.GiveUpAt.Sub(o.CreatedAt).Round(time.Minute), err)
 	}
 	s.fail(ctx, o, code, reason)
+}
+
+// applyEarlyStatuses applies delivery statuses Twilio posted before the SID was recorded.
+// A failure here loses only the notification, not the text; it is logged for the admin.
+func (s *sender) applyEarlyStatuses(ctx context.Context, twilioSID string) {
+	if err := s.cl.applyEarlyStatuses(context.WithoutCancel(ctx), twilioSID); err != nil {
+		zerolog.Ctx(ctx).Err(err).Str("twilio_sid", twilioSID).Msg("Could not apply a delivery status that arrived early")
+	}
 }
 
 // fail records a text that will not be sent and tells the staff member who wrote it.

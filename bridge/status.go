@@ -23,7 +23,10 @@ func (cl *Client) applyStatus(ctx context.Context, twilioSID, status string, err
 	if err != nil {
 		return err
 	}
-	if m == nil || !changed || m.RoomID == "" || m.EventID == "" {
+	if m == nil {
+		return cl.holdStatus(ctx, twilioSID, status, errorCode)
+	}
+	if !changed || m.RoomID == "" || m.EventID == "" {
 		// Not a staff message (e.g. a verification code), or nothing new.
 		return nil
 	}
@@ -64,6 +67,36 @@ func (cl *Client) applyStatus(ctx context.Context, twilioSID, status string, err
 		}, evt)
 		if portal, err := c.Bridge.GetPortalByMXID(ctx, m.RoomID); err == nil && portal != nil {
 			c.sendNotice(ctx, portal, "⚠️ "+failure+". Call the patient or check the number.", m.EventID)
+		}
+	}
+	return nil
+}
+
+// holdStatus keeps a status whose text careline has not recorded yet: Twilio may post it
+// before its answer to the send call arrives. The sender applies it once the SID is recorded;
+// looking again after holding closes the gap where the SID was recorded in between.
+func (cl *Client) holdStatus(ctx context.Context, twilioSID, status string, errorCode int) error {
+	c := cl.connector
+	held, err := c.Store.HoldStatus(ctx, twilioSID, status, errorCode)
+	if err != nil || !held {
+		return err
+	}
+	if m, err := c.Store.GetMessageBySID(ctx, twilioSID); err != nil || m == nil {
+		return err
+	}
+	zerolog.Ctx(ctx).Debug().Str("twilio_sid", twilioSID).Msg("Status arrived while its text was being recorded")
+	return cl.applyEarlyStatuses(ctx, twilioSID)
+}
+
+// applyEarlyStatuses applies statuses held for a text whose SID was just recorded.
+func (cl *Client) applyEarlyStatuses(ctx context.Context, twilioSID string) error {
+	held, err := cl.connector.Store.TakeEarlyStatuses(ctx, twilioSID)
+	if err != nil {
+		return err
+	}
+	for _, st := range held {
+		if err := cl.applyStatus(ctx, st.TwilioSID, st.Status, st.ErrorCode); err != nil {
+			return err
 		}
 	}
 	return nil

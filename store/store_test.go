@@ -184,3 +184,39 @@ func TestRetentionPurgesOnlyWhatIsDue(t *testing.T) {
 		}
 	})
 }
+
+func TestEarlyStatusHeldUntilTheSIDIsRecorded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_ = s.EnsurePatient(ctx, "p1", "L", "+14155550123")
+		for _, st := range []string{"delivered", "sent", "delivered"} {
+			if held, err := s.HoldStatus(ctx, "SMearly", st, 0); err != nil || !held {
+				t.Fatalf("HoldStatus(%s) = %v, %v", st, held, err)
+			}
+		}
+		// A code's status is not held: its SID is known to the outbox and carries no message.
+		code := &Outgoing{LoginID: "L", PatientID: "p1", Kind: KindCode, Body: "123456", GiveUpAt: time.Now().Add(time.Minute)}
+		if err := s.Enqueue(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkOutboxSent(ctx, code, "SMcode", "queued"); err != nil {
+			t.Fatal(err)
+		}
+		if held, err := s.HoldStatus(ctx, "SMcode", "delivered", 0); err != nil || held {
+			t.Fatalf("status of a code held: %v, %v", held, err)
+		}
+		got, err := s.TakeEarlyStatuses(ctx, "SMearly")
+		if err != nil || len(got) != 2 || got[0].Status != "sent" || got[1].Status != "delivered" {
+			t.Fatalf("TakeEarlyStatuses = %+v, %v; want sent then delivered, once each", got, err)
+		}
+		if again, err := s.TakeEarlyStatuses(ctx, "SMearly"); err != nil || len(again) != 0 {
+			t.Fatalf("statuses taken twice: %+v, %v", again, err)
+		}
+		// Held statuses of texts that never showed up go with the retention purge.
+		_, _ = s.HoldStatus(ctx, "SMnever", "failed", 30003)
+		p, err := s.PurgeBefore(ctx, time.Now().Add(time.Minute))
+		if err != nil || p.Statuses != 1 {
+			t.Fatalf("purge = %+v, %v; want 1 held status erased", p, err)
+		}
+	})
+}

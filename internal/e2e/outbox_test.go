@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/careline/careline/internal/testenv"
 	"github.com/careline/careline/internal/twiliofake"
 )
 
@@ -139,4 +141,54 @@ func waitForTexts(t *testing.T, s *stack, n int) {
 		}
 	}
 	time.Sleep(2 * time.Second)
+}
+
+// TestStatusArrivingBeforeTwilioAnswers: Twilio posts a text's delivery statuses before its
+// answer to the send call reaches careline. The statuses are held and applied once the SID is
+// recorded: a failure still reaches staff in words, a delivery still marks the message delivered.
+func TestStatusArrivingBeforeTwilioAnswers(t *testing.T) {
+	const landline, mobile = "+14155550199", "+14155550142"
+	s := startStack(t, stackOptions{})
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	s.Twilio.PostStatusBeforeAnswer()
+	s.Twilio.FailDeliveryTo(landline, 30006)
+	failing, delivered := s.createDM(ctx, landline), s.createDM(ctx, mobile)
+	for _, room := range []id.RoomID{failing, delivered} {
+		if err := s.nurse.WaitForJoin(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if _, err := s.nurse.SendText(ctx, failing, "!plain please call us back"); err != nil {
+		t.Fatal(err)
+	}
+	notice, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
+		return m.Notice && m.RoomID == failing && strings.Contains(m.Body, "Not delivered")
+	})
+	if err != nil {
+		t.Fatal("a failure posted before Twilio's answer never reached staff: ", err)
+	}
+	if !strings.Contains(notice.Body, "30006") {
+		t.Fatalf("the failure notice does not say why: %q", notice.Body)
+	}
+
+	eventID, err := s.nurse.SendText(ctx, delivered, "!plain your results are ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.nurse.WaitForEvent(ctx, func(evt *event.Event) bool {
+		if evt.Type != event.BeeperMessageStatus || evt.RoomID != delivered {
+			return false
+		}
+		st, ok := evt.Content.Parsed.(*event.BeeperMessageStatusEventContent)
+		if !ok {
+			_ = evt.Content.ParseRaw(evt.Type)
+			st, ok = evt.Content.Parsed.(*event.BeeperMessageStatusEventContent)
+		}
+		return ok && st.RelatesTo.EventID == eventID && st.DeliveredToUsers != nil && len(*st.DeliveredToUsers) > 0
+	})
+	if err != nil {
+		t.Fatal("a delivery posted before Twilio's answer was not shown to staff: ", err)
+	}
 }

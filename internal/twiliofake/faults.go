@@ -18,6 +18,10 @@ type faultState struct {
 	sendLeft         int // remaining failures when send.Times > 0
 	deliveryFailures map[string]int
 
+	// statusFirst posts a new message's status callbacks before answering the create call,
+	// which real Twilio can do when its answer is slow to reach the client.
+	statusFirst bool
+
 	ratePerSec float64
 	tokens     float64
 	lastRefill time.Time
@@ -62,6 +66,14 @@ func (s *Server) FailDeliveryTo(number string, errorCode int) {
 		return
 	}
 	s.faults.deliveryFailures[number] = errorCode
+}
+
+// PostStatusBeforeAnswer makes Messages.create post the message's status callbacks (all of
+// them, in order) before it answers, until ClearFaults.
+func (s *Server) PostStatusBeforeAnswer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.statusFirst = true
 }
 
 // SetRateLimit makes Messages.create answer 429 / 20429 when called faster

@@ -200,7 +200,7 @@ func (s *Server) handleCreateMessage(w http.ResponseWriter, r *http.Request) {
 		// Twilio answers "accepted" while a Messaging Service picks a sender.
 		m.status = "accepted"
 	}
-	failCode := s.faults.deliveryFailures[to]
+	failCode, statusFirst := s.faults.deliveryFailures[to], s.faults.statusFirst
 	s.addMessageLocked(m)
 	resp := s.messageJSONLocked(m)
 	s.mu.Unlock()
@@ -208,7 +208,12 @@ func (s *Server) handleCreateMessage(w http.ResponseWriter, r *http.Request) {
 		resp.From = nil // not yet assigned when the create call returns
 	}
 
-	s.goBackground(func(ctx context.Context) { s.progress(ctx, m.sid, failCode) })
+	if statusFirst {
+		// The answer still says "queued": it was built before the statuses moved on.
+		s.progress(r.Context(), m.sid, failCode)
+	} else {
+		s.goBackground(func(ctx context.Context) { s.progress(ctx, m.sid, failCode) })
+	}
 	writeJSON(w, http.StatusCreated, resp)
 }
 
@@ -223,7 +228,8 @@ func isHTTPURL(raw string) bool {
 var undeliveredCodes = map[int]bool{30003: true, 30005: true, 30006: true, 30007: true, 30008: true}
 
 // progress walks a message through its statuses in the background, posting
-// status callbacks in order. It never runs on the create request's goroutine.
+// status callbacks in order. It runs on the create request's goroutine only when the test
+// asked for statuses before the answer (PostStatusBeforeAnswer).
 func (s *Server) progress(ctx context.Context, sid string, failCode int) {
 	steps := []string{"sent", "delivered"}
 	switch {
