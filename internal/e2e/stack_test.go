@@ -65,6 +65,12 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 	lo := localstack.Options{
 		Dir: t.TempDir(), CarelineBin: carelineBin, Network: opts.Network,
 		CareTeam: []string{"@nurse:" + localstack.ServerName},
+		// Tests check the logs at the most verbose level, where the Matrix client logs
+		// request bodies; benchmarks log at debug so logging does not skew their numbers.
+		LogLevel: "trace",
+	}
+	if _, bench := t.(*testing.B); bench {
+		lo.LogLevel = "debug"
 	}
 	if opts.DatabaseURI != "" {
 		lo.DatabaseURI = opts.DatabaseURI

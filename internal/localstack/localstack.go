@@ -44,6 +44,8 @@ type Options struct {
 	TwilioAddr  string // fake Twilio listen address; default 127.0.0.1:0
 	PublicAddr  string // careline's public listener; default a free 127.0.0.1 port
 	CareTeam    []string
+	// LogLevel is careline's log level; default "debug".
+	LogLevel string
 	// Network edits careline's network: config section before start.
 	Network func(network map[string]any)
 }
@@ -164,6 +166,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if opts.DatabaseURI != "" {
 		dbType, dbURI = "postgres", opts.DatabaseURI
 	}
+	logLevel := opts.LogLevel
+	if logLevel == "" {
+		logLevel = "debug"
+	}
 	careTeam := []any{}
 	for _, member := range opts.CareTeam {
 		careTeam = append(careTeam, member)
@@ -185,7 +191,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		SetPath(cfg, s.Secret, "provisioning", "shared_secret")
 		SetPath(cfg, map[string]any{ServerName: "user", AdminUser: "admin"}, "bridge", "permissions")
 		SetPath(cfg, map[string]any{
-			"min_level": "debug",
+			"min_level": logLevel,
 			"writers":   []any{map[string]any{"type": "file", "format": "json", "filename": filepath.Join(s.Dir, "bridge.log")}},
 		}, "logging")
 		network := cfg["network"].(map[string]any)
