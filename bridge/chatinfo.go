@@ -67,13 +67,14 @@ func (cl *Client) ensureRoom(ctx context.Context, portal *bridgev2.Portal) error
 	if meta.RoomSetUp {
 		return nil
 	}
+	// The relay first: a care team member who joins at once can write straight away.
+	if err := portal.SetRelay(ctx, cl.login); err != nil {
+		return fmt.Errorf("making the clinic number the room's relay: %w", err)
+	}
 	for _, member := range c.Config.CareTeam {
 		if err := c.Bridge.Bot.EnsureInvited(ctx, portal.MXID, id.UserID(member)); err != nil {
 			return fmt.Errorf("inviting care team member %s: %w", member, err)
 		}
-	}
-	if err := portal.SetRelay(ctx, cl.login); err != nil {
-		return fmt.Errorf("making the clinic number the room's relay: %w", err)
 	}
 	meta.RoomSetUp = true
 	if err := portal.Save(ctx); err != nil {

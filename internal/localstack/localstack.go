@@ -360,7 +360,8 @@ func (s *Stack) CreateDM(ctx context.Context, number string) (id.RoomID, error) 
 		return "", err
 	}
 	roomID, _ := out["dm_room_mxid"].(string)
-	if status != http.StatusOK || roomID == "" {
+	// 201 when the room was just created, 200 when it already existed.
+	if (status != http.StatusCreated && status != http.StatusOK) || roomID == "" {
 		return "", fmt.Errorf("create_dm: HTTP %d %v", status, out)
 	}
 	return id.RoomID(roomID), nil

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/careline/careline/internal/localstack"
+	"github.com/careline/careline/internal/testenv"
+)
+
+// TestBotRoomLoginAndStartChat: the clinic admin connects the number with the bot's `login`
+// command in an encrypted management room (a wrong token is refused in words), then opens a
+// patient's room with `start-chat`, and the care team is invited to it.
+func TestBotRoomLoginAndStartChat(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	ctx := waitCtx(t)
+	bot := id.UserID("@carelinebot:" + localstack.ServerName)
+	room, err := s.admin.CreateEncryptedRoom(ctx, "careline", bot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	botSays := func(what string) string {
+		t.Helper()
+		reply, err := s.admin.WaitForMessage(ctx, func(m testenv.Message) bool {
+			return m.RoomID == room && m.Sender == bot && strings.Contains(m.Body, what)
+		})
+		if err != nil {
+			for _, m := range s.admin.Messages() {
+				t.Logf("%s: %q", m.Sender, m.Body)
+			}
+			t.Fatalf("the bot never said %q: %v", what, err)
+		}
+		return reply.Body
+	}
+	_, err = s.admin.WaitForEvent(ctx, func(evt *event.Event) bool {
+		return evt.RoomID == room && evt.Type == event.StateMember && evt.GetStateKey() == bot.String() &&
+			evt.Content.AsMember().Membership == event.MembershipJoin
+	})
+	if err != nil {
+		t.Fatal("the bot did not join its management room: ", err)
+	}
+
+	if _, err = s.admin.SendText(ctx, room, "login twilio "+accountSID+" 00000000000000000000000000000000 "+clinicNumber+" -"); err != nil {
+		t.Fatal(err)
+	}
+	if reply := botSays("auth token"); strings.Contains(reply, "00000000000000000000000000000000") {
+		t.Fatalf("the refusal repeats the token: %q", reply)
+	}
+	if _, err = s.admin.SendText(ctx, room, "login twilio "+accountSID+" "+authToken+" "+clinicNumber+" -"); err != nil {
+		t.Fatal(err)
+	}
+	botSays("Connected the Twilio number")
+
+	if _, err = s.admin.SendText(ctx, room, "start-chat +1 (415) 555-0142"); err != nil {
+		t.Fatal(err)
+	}
+	created := botSays("Created chat with")
+	if strings.Contains(created, "5550142") {
+		t.Fatalf("the bot's reply shows the full number: %q", created)
+	}
+	patientRoom, err := s.nurse.WaitForInvite(ctx)
+	if err != nil {
+		t.Fatal("the care team was not invited to the patient's room: ", err)
+	}
+	if err = s.nurse.WaitForJoin(ctx, patientRoom); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.nurse.SendText(ctx, patientRoom, "!plain the clinic is closed on Friday"); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := s.Twilio.WaitForSent(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent[0].To != "+14155550142" {
+		t.Fatalf("the text went to %s, want the number given to start-chat", sent[0].To)
+	}
+}
