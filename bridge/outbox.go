@@ -33,12 +33,15 @@ type sender struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	next   time.Time // earliest time the rate limit allows the next send
+	// unsettled is set when texts may be left "sending" with no recorded outcome: at start
+	// (a crash) and when recording Twilio's answer failed. Only then is reconcile needed.
+	unsettled bool
 }
 
 func (cl *Client) startSender() {
 	log := cl.login.Log.With().Str("component", "outbox").Logger()
 	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
-	s := &sender{cl: cl, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	s := &sender{cl: cl, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), unsettled: true}
 	cl.sender = s
 	go s.run(ctx)
 }
@@ -66,10 +69,13 @@ func (s *sender) run(ctx context.Context) {
 	defer close(s.done)
 	log := zerolog.Ctx(ctx)
 	for ctx.Err() == nil {
-		if err := s.reconcile(ctx); err != nil {
-			log.Warn().Err(err).Msg("Could not check with Twilio what happened to texts interrupted by a restart; will retry")
-			s.sleep(ctx, idlePoll)
-			continue
+		if s.unsettled {
+			if err := s.reconcile(ctx); err != nil {
+				log.Warn().Err(err).Msg("Could not check with Twilio what happened to texts interrupted by a restart; will retry")
+				s.sleep(ctx, idlePoll)
+				continue
+			}
+			s.unsettled = false
 		}
 		o, err := s.cl.connector.Store.NextDue(ctx, string(s.cl.login.ID))
 		if err != nil {
@@ -198,6 +204,7 @@ func (s *sender) send(ctx context.Context, o *store.Outgoing) {
 	if err == nil {
 		if err = c.Store.MarkOutboxSent(context.WithoutCancel(ctx), o, sent.SID, sent.Status); err != nil {
 			log.Err(err).Str("twilio_sid", sent.SID).Msg("Twilio accepted a text but careline could not record it; it will be reconciled")
+			s.unsettled = true
 		} else {
 			log.Debug().Str("twilio_sid", sent.SID).Str("patient", phone.Mask(patient.Phone)).Msg("Text accepted by Twilio")
 			s.applyEarlyStatuses(ctx, sent.SID)
@@ -212,6 +219,7 @@ func (s *sender) send(ctx context.Context, o *store.Outgoing) {
 		log.Warn().Err(err).Int("attempt", o.Attempts+1).Dur("retry_in", delay).Msg("Twilio did not take a text; will retry")
 		if err := c.Store.Retry(context.WithoutCancel(ctx), o.Seq, time.Now().Add(delay), err.Error()); err != nil {
 			log.Err(err).Msg("Could not schedule the retry")
+			s.unsettled = true
 		}
 		return
 	}
@@ -241,6 +249,7 @@ func (s *sender) fail(ctx context.Context, o *store.Outgoing, code int, reason s
 	zerolog.Ctx(ctx).Warn().Int("error_code", code).Str("reason", reason).Msg("Text not delivered")
 	if err := c.Store.MarkOutboxFailed(ctx, o, code, reason); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Could not record a failed text")
+		s.unsettled = true
 	}
 	c.audit(ctx, audit.Entry{Actor: "system", Action: "delivery.failed", PatientID: o.PatientID,
 		Detail: fmt.Sprintf("%s %s, error %d", o.Kind, o.MessageID, code)})

@@ -39,24 +39,22 @@ func (s *Store) HoldStatus(ctx context.Context, twilioSID, status string, errorC
 
 // TakeEarlyStatuses removes and returns the statuses held for a SID, least advanced first.
 func (s *Store) TakeEarlyStatuses(ctx context.Context, twilioSID string) ([]EarlyStatus, error) {
+	// One statement, so no transaction: each held status is returned to exactly one caller.
+	rows, err := s.DB.Query(ctx, `DELETE FROM careline_early_status WHERE twilio_sid=$1 RETURNING status, error_code`, twilioSID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var out []EarlyStatus
-	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		rows, err := s.DB.Query(ctx, `DELETE FROM careline_early_status WHERE twilio_sid=$1 RETURNING status, error_code`, twilioSID)
-		if err != nil {
-			return err
+	for rows.Next() {
+		st := EarlyStatus{TwilioSID: twilioSID}
+		var code sql.NullInt64
+		if err := rows.Scan(&st.Status, &code); err != nil {
+			return nil, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			st := EarlyStatus{TwilioSID: twilioSID}
-			var code sql.NullInt64
-			if err := rows.Scan(&st.Status, &code); err != nil {
-				return err
-			}
-			st.ErrorCode = int(code.Int64)
-			out = append(out, st)
-		}
-		return rows.Err()
-	})
+		st.ErrorCode = int(code.Int64)
+		out = append(out, st)
+	}
 	sort.SliceStable(out, func(i, j int) bool { return StatusRank(out[i].Status) < StatusRank(out[j].Status) })
-	return out, err
+	return out, rows.Err()
 }
