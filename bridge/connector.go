@@ -70,6 +70,7 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline"}
 	}
+	c.auditSettings(ctx)
 	if err = c.startPortal(ctx); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 
@@ -77,5 +78,21 @@ func TestBotRoomLoginAndStartChat(t *testing.T) {
 	}
 	if sent[0].To != "+14155550142" {
 		t.Fatalf("the text went to %s, want the number given to start-chat", sent[0].To)
+	}
+
+	// The settings careline started with are in the audit trail, for the privacy officer.
+	db, err := sql.Open(s.dbDriver, s.dbURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var settings string
+	if err = db.QueryRowContext(ctx, `SELECT detail FROM careline_audit WHERE action='config.loaded'`).Scan(&settings); err != nil {
+		t.Fatal("no config.loaded entry in the audit trail: ", err)
+	}
+	for _, want := range []string{"delivery.default_mode=secure", "retention.messages=720h0m0s", localstack.AdminUser + ":admin", localstack.ServerName + ":user"} {
+		if !strings.Contains(settings, want) {
+			t.Errorf("the audited settings %q lack %q", settings, want)
+		}
 	}
 }
