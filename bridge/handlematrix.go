@@ -86,7 +86,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		if err != nil {
 			return nil, err
 		}
-		text = c.secureNotice(link)
+		text = c.Config.SecureNotice(link)
 	}
 	// The message and its text are stored together; the outbox sends the text, retries it
 	// through Twilio outages and tells the sender if it cannot be delivered.
@@ -122,10 +122,6 @@ func (c *Connector) deliveryMode(patient *store.Patient, markedPlain, hasFile bo
 		return config.ModePlain
 	}
 	return config.ModeSecure
-}
-
-func (c *Connector) secureNotice(link string) string {
-	return strings.NewReplacer("{clinic}", c.Config.ClinicName, "{link}", link).Replace(c.Config.Delivery.SecureNotice)
 }
 
 // announceMode tells staff how their message travels, under the message itself, whenever

@@ -102,6 +102,8 @@ func (c *Network) Validate() error {
 	}
 	if !strings.Contains(c.Delivery.SecureNotice, "{link}") {
 		errs = append(errs, errors.New("network.delivery.secure_notice must contain {link}"))
+	} else if err := c.checkNoticeFits(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.Privacy.IdentityKey) < 32 || c.Privacy.IdentityKey == "generate" {
 		errs = append(errs, errors.New("network.privacy.identity_key must be a random secret of at least 32 characters"))

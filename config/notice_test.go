@@ -1,0 +1,84 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// exampleNetwork is the example config with the secrets a real one has after `careline -e`.
+func exampleNetwork(t testing.TB) *Network {
+	t.Helper()
+	var c Network
+	if err := yaml.Unmarshal([]byte(ExampleConfig), &c); err != nil {
+		t.Fatal(err)
+	}
+	c.Privacy.IdentityKey = strings.Repeat("k", 43)
+	c.Storage.KeyID, c.Storage.Key = "k1", strings.Repeat("A", 43)+"="
+	return &c
+}
+
+func TestSecureNoticeMustFitOneSegment(t *testing.T) {
+	c := exampleNetwork(t)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the example config does not validate: %v", err)
+	}
+	c.ClinicName = strings.Repeat("Saint Mary's Family Medicine ", 3)
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "one SMS holds 160") {
+		t.Fatalf("a notice over 160 characters was accepted: %v", err)
+	}
+	// One character outside the GSM alphabet makes the whole text UCS-2, 70 characters.
+	c.ClinicName = "Clínica Médica Sol" // í is not in the GSM alphabet
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "one SMS holds 70 (UCS-2") {
+		t.Fatalf("a UCS-2 notice over 70 characters was accepted: %v", err)
+	}
+}
+
+func TestSMSLength(t *testing.T) {
+	for _, tc := range []struct {
+		text          string
+		length, limit int
+	}{
+		{"Reply STOP", 10, 160},
+		{"Café à 5€", 10, 160}, // é and à are GSM; € counts twice
+		{"Clínica", 7, 70},
+		{"📅 tomorrow", 11, 70}, // an emoji is two UTF-16 units
+	} {
+		if length, limit, _ := SMSLength(tc.text); length != tc.length || limit != tc.limit {
+			t.Errorf("SMSLength(%q) = %d/%d, want %d/%d", tc.text, length, limit, tc.length, tc.limit)
+		}
+	}
+}
+
+// FuzzSecureNotice: whatever the clinic name and the text around {link}, the rendered notice
+// holds the link verbatim, the clinic name cannot add placeholders, and the length counter
+// never undercounts characters.
+func FuzzSecureNotice(f *testing.F) {
+	f.Add("Sunrise Clinic", "{clinic} sent you a secure message: ", " Reply STOP to opt out.")
+	f.Add("{link}{clinic}", "", "")
+	f.Add("Clínica €", "{clinic}: {clinic} ", "{")
+	f.Fuzz(func(t *testing.T, clinic, before, after string) {
+		if strings.Contains(before+after, "{link}") {
+			t.Skip("the template has one {link}")
+		}
+		link := "https://texts.example.org/l/" + strings.Repeat("A", linkTokenLen)
+		c := &Network{ClinicName: clinic}
+		c.Delivery.SecureNotice = before + "{link}" + after
+		out := c.SecureNotice(link)
+		if !strings.Contains(out, link) {
+			t.Fatalf("the link is missing from %q", out)
+		}
+		want := strings.ReplaceAll(before, "{clinic}", clinic) + link + strings.ReplaceAll(after, "{clinic}", clinic)
+		if !strings.Contains(before+after, "{clinic") && !strings.Contains(before+after, "{link") && out != want {
+			t.Fatalf("rendered %q, want %q", out, want)
+		}
+		length, limit, _ := SMSLength(out)
+		if limit != 70 && limit != 160 || length < utf8.RuneCountInString(out) && utf8.ValidString(out) {
+			t.Fatalf("SMSLength(%q) = %d of %d, fewer than its %d characters", out, length, limit, utf8.RuneCountInString(out))
+		}
+	})
+}
