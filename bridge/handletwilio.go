@@ -20,9 +20,6 @@ import (
 	"github.com/careline/careline/token"
 )
 
-// maxMMSMedia is Twilio's limit of attachments per message.
-const maxMMSMedia = 10
-
 // deliverInbound brings one stored SMS/MMS into the patient's room, exactly once: bridgev2
 // drops a MessageSid it already bridged, and the inbox keeps the message until this succeeds.
 func (c *Connector) deliverInbound(ctx context.Context, in *store.Inbound) {
@@ -206,32 +203,24 @@ func msgTypeFor(contentType string) event.MessageType {
 
 // fetchMedia downloads an MMS's attachments with the account's credentials.
 func (cl *Client) fetchMedia(ctx context.Context, in *store.Inbound) ([]*store.Attachment, []string, error) {
-	n, _ := strconv.Atoi(in.Params.Get("NumMedia"))
-	if n > maxMMSMedia {
-		n = maxMMSMedia
-	}
 	var attachments []*store.Attachment
 	var urls []string
-	for i := range n {
-		u := in.Params.Get("MediaUrl" + strconv.Itoa(i))
-		if u == "" {
-			continue
-		}
-		contentType, data, err := cl.twilio.FetchMedia(ctx, u)
+	for _, ref := range mediaRefs(in.Params) {
+		contentType, data, err := cl.twilio.FetchMedia(ctx, ref.URL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("attachment %d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("attachment %d: %w", ref.Index+1, err)
 		}
 		if contentType == "" {
-			contentType = in.Params.Get("MediaContentType" + strconv.Itoa(i))
+			contentType = ref.ContentType
 		}
 		attachments = append(attachments, &store.Attachment{
-			ID:          in.MessageSID + "-" + strconv.Itoa(i),
-			FileName:    fileNameFor(i, contentType),
+			ID:          in.MessageSID + "-" + strconv.Itoa(ref.Index),
+			FileName:    fileNameFor(ref.Index, contentType),
 			ContentType: contentType,
 			Size:        int64(len(data)),
 			Data:        data,
 		})
-		urls = append(urls, u)
+		urls = append(urls, ref.URL)
 	}
 	return attachments, urls, nil
 }

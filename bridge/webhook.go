@@ -3,7 +3,6 @@ package bridge
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -63,9 +62,8 @@ func (c *Connector) handleSMSWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := zerolog.Ctx(r.Context())
-	sid := form.Get("MessageSid")
-	from, err := phone.Normalize(form.Get("From"), "")
-	if sid == "" || err != nil {
+	sid, from, err := parseInbound(form)
+	if err != nil {
 		log.Warn().Str("message_sid", sid).Msg("Rejected an SMS webhook without a MessageSid or sender number")
 		http.Error(w, "Bad request: MessageSid and a valid From number are required.", http.StatusBadRequest)
 		return
@@ -97,14 +95,13 @@ func (c *Connector) handleStatusWebhook(w http.ResponseWriter, r *http.Request) 
 	if client == nil {
 		return
 	}
-	sid, status := form.Get("MessageSid"), strings.ToLower(form.Get("MessageStatus"))
-	if sid == "" || status == "" {
-		http.Error(w, "Bad request: MessageSid and MessageStatus are required.", http.StatusBadRequest)
+	update, err := parseStatus(form)
+	if err != nil {
+		http.Error(w, "Bad request: "+err.Error()+".", http.StatusBadRequest)
 		return
 	}
-	code, _ := strconv.Atoi(form.Get("ErrorCode"))
-	if err := client.applyStatus(r.Context(), sid, status, code); err != nil {
-		zerolog.Ctx(r.Context()).Err(err).Str("message_sid", sid).Msg("Could not apply a delivery status; Twilio will retry")
+	if err := client.applyStatus(r.Context(), update.SID, update.Status, update.ErrorCode); err != nil {
+		zerolog.Ctx(r.Context()).Err(err).Str("message_sid", update.SID).Msg("Could not apply a delivery status; Twilio will retry")
 		http.Error(w, "Temporarily unavailable.", http.StatusServiceUnavailable)
 		return
 	}

@@ -165,7 +165,8 @@ func CleanFileName(name, contentType string) string {
 		}
 		return r
 	}, name)
-	name = strings.TrimSpace(strings.Trim(name, "."))
+	// Dots and spaces in any order at either end: " .bashrc" must not become a hidden file.
+	name = strings.TrimFunc(name, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
 	for utf8.RuneCountInString(name) > 100 {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
