@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,8 +37,8 @@ type record struct {
 // until leaves that end open.
 //
 // Exports hold patient ids and who acted on them: treat the output as you would the database.
-// The CSV is written as is; spreadsheet programs may read cells starting with "=" or "@"
-// (every Matrix user ID) as formulas.
+// In CSV, a cell a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR;
+// every Matrix user ID starts with @) gets a leading ' (OWASP's advice on CSV injection).
 func (l *Log) Export(ctx context.Context, w io.Writer, since, until time.Time, format string) (int, error) {
 	var write func(r *record) error
 	var flush func() error
@@ -53,7 +54,11 @@ func (l *Log) Export(ctx context.Context, w io.Writer, since, until time.Time, f
 			return 0, err
 		}
 		write = func(r *record) error {
-			return cw.Write([]string{strconv.FormatInt(r.Seq, 10), r.At, r.Actor, r.Action, r.PatientID, r.Channel, r.TwilioSID, r.Detail, r.Hash})
+			row := []string{strconv.FormatInt(r.Seq, 10), r.At, r.Actor, r.Action, r.PatientID, r.Channel, r.TwilioSID, r.Detail, r.Hash}
+			for i, cell := range row {
+				row[i] = spreadsheetSafe(cell)
+			}
+			return cw.Write(row)
 		}
 		flush = func() error { cw.Flush(); return cw.Error() }
 	default:
@@ -78,4 +83,12 @@ func (l *Log) Export(ctx context.Context, w io.Writer, since, until time.Time, f
 		return n, err
 	}
 	return n, flush()
+}
+
+// spreadsheetSafe keeps a spreadsheet from reading a cell as a formula.
+func spreadsheetSafe(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
 }

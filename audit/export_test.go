@@ -105,7 +105,8 @@ func TestExport(t *testing.T) {
 			for _, row := range rows[1:] {
 				seq, _ := strconv.ParseInt(row[0], 10, 64)
 				e := entries[seq-1]
-				want := []string{row[0], e.At.Format(TimeFormat), e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail, hex.EncodeToString(e.Hash)}
+				// The actor, a Matrix ID, starts with @: quoted so a spreadsheet shows it as text.
+				want := []string{row[0], e.At.Format(TimeFormat), "'" + e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail, hex.EncodeToString(e.Hash)}
 				if !slices.Equal(row, want) {
 					t.Fatalf("row %v, want %v", row, want)
 				}
@@ -183,4 +184,17 @@ func TestVerifyCatchesForgedAnchor(t *testing.T) {
 		exec(t, l, `UPDATE careline_audit_head SET purged_hash = $1`, make([]byte, 32))
 		wantProblems(t, verify(t, l), Problem{Seq: 4, Last: 4, Kind: Unlinked})
 	})
+}
+
+func TestSpreadsheetSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"=HYPERLINK(\"http://x\")": "'=HYPERLINK(\"http://x\")",
+		"+1":                       "'+1", "-1+2": "'-1+2", "@nurse:clinic.example": "'@nurse:clinic.example",
+		"\tcmd": "'\tcmd", "\rcmd": "'\rcmd",
+		"message.sent": "message.sent", "": "", "p123": "p123", "2026-01-01T09:00:00.000Z": "2026-01-01T09:00:00.000Z",
+	} {
+		if got := spreadsheetSafe(in); got != want {
+			t.Errorf("spreadsheetSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

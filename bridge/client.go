@@ -10,6 +10,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2/status"
 	"maunium.net/go/mautrix/event"
 
+	"github.com/careline/careline/audit"
+	"github.com/careline/careline/phone"
 	"github.com/careline/careline/twilioapi"
 )
 
@@ -84,6 +86,8 @@ func (cl *Client) LogoutRemote(ctx context.Context) {
 	delete(cl.connector.clients, cl.meta.PhoneNumber)
 	cl.connector.clientsLock.Unlock()
 	zerolog.Ctx(ctx).Info().Str("login_id", string(cl.login.ID)).Msg("Clinic Twilio number disconnected")
+	cl.connector.audit(ctx, audit.Entry{Actor: cl.login.UserMXID.String(), Action: "logout",
+		Detail: "Twilio number " + phone.Mask(cl.meta.PhoneNumber) + " disconnected"})
 }
 
 // IsThisUser: the clinic login is never one of the patients.

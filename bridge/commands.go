@@ -40,10 +40,23 @@ func (c *Connector) registerCommands() {
 				Description: "Record the patient's date of birth, asked as a second factor in the portal"},
 		},
 		&commands.FullHandler{
+			Func: c.cmdAuditExport, Name: "audit-export", RequiresAdmin: true, Help: cmdAuditExportHelp,
+		},
+		&commands.FullHandler{
 			Func: c.cmdPatientStatus, Name: "patient-status", RequiresPortal: true,
 			Help: commands.HelpMeta{Section: HelpSectionPatient, Description: "Show opt-out, consent and portal lock-out"},
 		},
 	)
+}
+
+// staffOnly refuses a change to a patient's record from someone who may write in the room but
+// is not the clinic's own staff (bridgev2 level below "user", e.g. a partner clinic's domain).
+func staffOnly(ce *commands.Event) bool {
+	if ce.User.Permissions.Login {
+		return true
+	}
+	ce.Reply("Only the clinic's own staff can change a patient's record. You can still write to the patient here; ask a colleague at the clinic to run `%s`.", ce.Command)
+	return false
 }
 
 func (c *Connector) commandPatient(ce *commands.Event) *store.Patient {
@@ -59,6 +72,9 @@ func (c *Connector) commandPatient(ce *commands.Event) *store.Patient {
 }
 
 func (c *Connector) cmdConsent(ce *commands.Event) {
+	if !staffOnly(ce) {
+		return
+	}
 	how := strings.TrimSpace(ce.RawArgs)
 	if how == "" {
 		ce.Reply("Say how the consent was obtained, e.g. `consent verbal, at check-in on the phone`.")
@@ -78,6 +94,9 @@ func (c *Connector) cmdConsent(ce *commands.Event) {
 }
 
 func (c *Connector) cmdRevokeConsent(ce *commands.Event) {
+	if !staffOnly(ce) {
+		return
+	}
 	p := c.commandPatient(ce)
 	if p == nil {
 		return
@@ -91,6 +110,9 @@ func (c *Connector) cmdRevokeConsent(ce *commands.Event) {
 }
 
 func (c *Connector) cmdUnlock(ce *commands.Event) {
+	if !staffOnly(ce) {
+		return
+	}
 	p := c.commandPatient(ce)
 	if p == nil {
 		return
@@ -104,6 +126,9 @@ func (c *Connector) cmdUnlock(ce *commands.Event) {
 }
 
 func (c *Connector) cmdDOB(ce *commands.Event) {
+	if !staffOnly(ce) {
+		return
+	}
 	dob, err := time.Parse(time.DateOnly, strings.TrimSpace(ce.RawArgs))
 	if err != nil {
 		ce.Reply("Write the date of birth as YYYY-MM-DD, e.g. `dob 1980-04-23`.")

@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"time"
 
 	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
@@ -130,11 +129,11 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	since, err := parseWhen(sinceArg, false)
+	since, err := audit.ParseBound(sinceArg, false)
 	if err != nil {
 		return fmt.Errorf("--since: %w", err)
 	}
-	until, err := parseWhen(untilArg, true)
+	until, err := audit.ParseBound(untilArg, true)
 	if err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
@@ -163,10 +162,7 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		err = errors.Join(err, file.Close()) // a failed write may only show on Close
 	}
 	// Record the export even when it failed part way: some entries may have left already.
-	detail := fmt.Sprintf("format=%s since=%s until=%s entries=%d", format, bound(since), bound(until), n)
-	if err != nil {
-		detail += " incomplete"
-	}
+	detail := audit.ExportDetail(format, since, until, n, err == nil)
 	if _, aerr := l.Append(ctx, audit.Entry{Actor: "cli", Action: "audit.export", Detail: detail}); aerr != nil {
 		return errors.Join(err, fmt.Errorf("recording the export: %w", aerr))
 	}
@@ -177,31 +173,6 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "wrote %d entries to %s\n", n, out)
 	}
 	return nil
-}
-
-// parseWhen reads a YYYY-MM-DD date (midnight UTC, or the midnight after it for an inclusive
-// end) or an RFC 3339 time; "" is no bound.
-func parseWhen(s string, end bool) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		if end {
-			t = t.AddDate(0, 0, 1)
-		}
-		return t, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither a date (YYYY-MM-DD) nor an RFC 3339 time (2026-01-02T15:04:05Z)", s)
-}
-
-func bound(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
 }
 
 // auditConfig is the part of the bridge's config the audit commands need.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"database/sql"
 	"strings"
 	"testing"
@@ -18,31 +19,9 @@ import (
 func TestBotRoomLoginAndStartChat(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	ctx := waitCtx(t)
-	bot := id.UserID("@carelinebot:" + localstack.ServerName)
-	room, err := s.admin.CreateEncryptedRoom(ctx, "careline", bot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	botSays := func(what string) string {
-		t.Helper()
-		reply, err := s.admin.WaitForMessage(ctx, func(m testenv.Message) bool {
-			return m.RoomID == room && m.Sender == bot && strings.Contains(m.Body, what)
-		})
-		if err != nil {
-			for _, m := range s.admin.Messages() {
-				t.Logf("%s: %q", m.Sender, m.Body)
-			}
-			t.Fatalf("the bot never said %q: %v", what, err)
-		}
-		return reply.Body
-	}
-	_, err = s.admin.WaitForEvent(ctx, func(evt *event.Event) bool {
-		return evt.RoomID == room && evt.Type == event.StateMember && evt.GetStateKey() == bot.String() &&
-			evt.Content.AsMember().Membership == event.MembershipJoin
-	})
-	if err != nil {
-		t.Fatal("the bot did not join its management room: ", err)
-	}
+	room := s.botRoom(ctx, s.admin)
+	botSays := func(what string) string { t.Helper(); return s.botSays(ctx, s.admin, room, what).Body }
+	var err error
 
 	if _, err = s.admin.SendText(ctx, room, "login twilio "+accountSID+" 00000000000000000000000000000000 "+clinicNumber+" -"); err != nil {
 		t.Fatal(err)
@@ -95,4 +74,42 @@ func TestBotRoomLoginAndStartChat(t *testing.T) {
 			t.Errorf("the audited settings %q lack %q", settings, want)
 		}
 	}
+}
+
+// bridgeBot is the bridge bot's Matrix ID.
+var bridgeBot = id.UserID("@carelinebot:" + localstack.ServerName)
+
+// botRoom opens an encrypted management room between a staff member and the bridge bot and
+// waits until the bot has joined it.
+func (s *stack) botRoom(ctx context.Context, staff *testenv.StaffClient) id.RoomID {
+	s.t.Helper()
+	room, err := staff.CreateEncryptedRoom(ctx, "careline", bridgeBot)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_, err = staff.WaitForEvent(ctx, func(evt *event.Event) bool {
+		return evt.RoomID == room && evt.Type == event.StateMember && evt.GetStateKey() == bridgeBot.String() &&
+			evt.Content.AsMember().Membership == event.MembershipJoin
+	})
+	if err != nil {
+		s.t.Fatal("the bot did not join its management room: ", err)
+	}
+	return room
+}
+
+// botSays waits until the bot has said something containing what in room, as staff sees it.
+func (s *stack) botSays(ctx context.Context, staff *testenv.StaffClient, room id.RoomID, what string) testenv.Message {
+	s.t.Helper()
+	reply, err := staff.WaitForMessage(ctx, func(m testenv.Message) bool {
+		return m.RoomID == room && m.Sender == bridgeBot && strings.Contains(m.Body, what)
+	})
+	if err != nil {
+		for _, m := range staff.Messages() {
+			if m.RoomID == room {
+				s.t.Logf("%s: %q", m.Sender, m.Body)
+			}
+		}
+		s.t.Fatalf("the bot never said %q: %v", what, err)
+	}
+	return reply
 }

@@ -56,6 +56,8 @@ type stackOptions struct {
 	Postgres    bool
 	DatabaseURI string // a PostgreSQL URI of the test's own server; overrides Postgres
 	Network     func(network map[string]any)
+	Permissions map[string]string // added to bridge.permissions
+	CareTeam    []string          // more user localparts invited to every patient room, besides the nurse
 }
 
 func startStack(t testing.TB, opts stackOptions) *stack {
@@ -64,10 +66,13 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 	defer cancel()
 	lo := localstack.Options{
 		Dir: t.TempDir(), CarelineBin: carelineBin, Network: opts.Network,
-		CareTeam: []string{"@nurse:" + localstack.ServerName},
+		CareTeam: []string{"@nurse:" + localstack.ServerName}, Permissions: opts.Permissions,
 		// Tests check the logs at the most verbose level, where the Matrix client logs
 		// request bodies; benchmarks log at debug so logging does not skew their numbers.
 		LogLevel: "trace",
+	}
+	for _, member := range opts.CareTeam {
+		lo.CareTeam = append(lo.CareTeam, "@"+member+":"+localstack.ServerName)
 	}
 	if _, bench := t.(*testing.B); bench {
 		lo.LogLevel = "debug"

@@ -44,6 +44,8 @@ type Options struct {
 	TwilioAddr  string // fake Twilio listen address; default 127.0.0.1:0
 	PublicAddr  string // careline's public listener; default a free 127.0.0.1 port
 	CareTeam    []string
+	// Permissions are added to bridge.permissions (user ID or domain → bridgev2 level).
+	Permissions map[string]string
 	// LogLevel is careline's log level; default "debug".
 	LogLevel string
 	// Network edits careline's network: config section before start.
@@ -189,7 +191,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		SetPath(cfg, dbType, "database", "type")
 		SetPath(cfg, dbURI, "database", "uri")
 		SetPath(cfg, s.Secret, "provisioning", "shared_secret")
-		SetPath(cfg, map[string]any{ServerName: "user", AdminUser: "admin"}, "bridge", "permissions")
+		permissions := map[string]any{ServerName: "user", AdminUser: "admin"}
+		for who, level := range opts.Permissions {
+			permissions[who] = level
+		}
+		SetPath(cfg, permissions, "bridge", "permissions")
 		SetPath(cfg, map[string]any{
 			"min_level": logLevel,
 			"writers":   []any{map[string]any{"type": "file", "format": "json", "filename": filepath.Join(s.Dir, "bridge.log")}},
