@@ -50,6 +50,46 @@ type Attachment struct {
 func bodyContext(id string) string       { return "message-body:" + id }
 func attachmentContext(id string) string { return "attachment:" + id }
 
+func attachmentNameContext(id string) string { return "attachment-name:" + id }
+
+// openFileName opens a sealed file name; rows from before names were sealed keep theirs in
+// file_name until sealLegacyFileNames runs.
+func (s *Store) openFileName(a *Attachment, sealed []byte) (err error) {
+	if sealed != nil {
+		a.FileName, err = s.Seal.OpenString(sealed, attachmentNameContext(a.ID))
+	}
+	return err
+}
+
+// sealLegacyFileNames seals the file names stored readable before schema v5.
+func (s *Store) sealLegacyFileNames(ctx context.Context) error {
+	rows, err := s.DB.Query(ctx, `SELECT id, file_name FROM careline_attachment WHERE name_sealed IS NULL`)
+	if err != nil {
+		return err
+	}
+	legacy := map[string]string{}
+	for rows.Next() {
+		var id, name string
+		if err = rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		legacy[id] = name
+	}
+	rows.Close()
+	if err = rows.Err(); err != nil {
+		return err
+	}
+	for id, name := range legacy {
+		_, err = s.DB.Exec(ctx, `UPDATE careline_attachment SET name_sealed=$2, file_name='' WHERE id=$1`,
+			id, s.Seal.SealString(name, attachmentNameContext(id)))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // statusRank orders delivery statuses so late or repeated callbacks never move a message back.
 var statusRank = map[string]int{
 	"queued": 1, "accepted": 1, "scheduled": 1, "sending": 2, "sent": 3,
@@ -85,9 +125,10 @@ func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
 		for _, a := range m.Attachments {
 			a.MessageID = m.ID
 			_, err = s.DB.Exec(ctx, `
-				INSERT INTO careline_attachment (id, message_id, file_name, content_type, size, data_sealed)
-				VALUES ($1, $2, $3, $4, $5, $6)`,
-				a.ID, a.MessageID, a.FileName, a.ContentType, int64(len(a.Data)), s.Seal.Seal(a.Data, attachmentContext(a.ID)))
+				INSERT INTO careline_attachment (id, message_id, file_name, name_sealed, content_type, size, data_sealed)
+				VALUES ($1, $2, '', $3, $4, $5, $6)`,
+				a.ID, a.MessageID, s.Seal.SealString(a.FileName, attachmentNameContext(a.ID)), a.ContentType,
+				int64(len(a.Data)), s.Seal.Seal(a.Data, attachmentContext(a.ID)))
 			if err != nil {
 				return err
 			}
@@ -194,7 +235,7 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 		return nil, err
 	}
 	arows, err := s.DB.Query(ctx, `
-		SELECT a.id, a.message_id, a.file_name, a.content_type, a.size FROM careline_attachment a
+		SELECT a.id, a.message_id, a.file_name, a.name_sealed, a.content_type, a.size FROM careline_attachment a
 		JOIN careline_message m ON m.id = a.message_id WHERE m.patient_id=$1 ORDER BY a.id`, patientID)
 	if err != nil {
 		return nil, err
@@ -202,7 +243,11 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 	defer arows.Close()
 	for arows.Next() {
 		var a Attachment
-		if err := arows.Scan(&a.ID, &a.MessageID, &a.FileName, &a.ContentType, &a.Size); err != nil {
+		var nameSealed []byte
+		if err := arows.Scan(&a.ID, &a.MessageID, &a.FileName, &nameSealed, &a.ContentType, &a.Size); err != nil {
+			return nil, err
+		}
+		if err := s.openFileName(&a, nameSealed); err != nil {
 			return nil, err
 		}
 		if m := byID[a.MessageID]; m != nil {
@@ -215,14 +260,17 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 // GetAttachment returns one attachment with its data, only if it belongs to the patient.
 func (s *Store) GetAttachment(ctx context.Context, patientID, attachmentID string) (*Attachment, error) {
 	var a Attachment
-	var sealed []byte
+	var sealed, nameSealed []byte
 	err := s.DB.QueryRow(ctx, `
-		SELECT a.id, a.message_id, a.file_name, a.content_type, a.size, a.data_sealed FROM careline_attachment a
+		SELECT a.id, a.message_id, a.file_name, a.name_sealed, a.content_type, a.size, a.data_sealed FROM careline_attachment a
 		JOIN careline_message m ON m.id = a.message_id WHERE a.id=$1 AND m.patient_id=$2`, attachmentID, patientID).
-		Scan(&a.ID, &a.MessageID, &a.FileName, &a.ContentType, &a.Size, &sealed)
+		Scan(&a.ID, &a.MessageID, &a.FileName, &nameSealed, &a.ContentType, &a.Size, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
+		return nil, err
+	}
+	if err = s.openFileName(&a, nameSealed); err != nil {
 		return nil, err
 	}
 	a.Data, err = s.Seal.Open(sealed, attachmentContext(a.ID))

@@ -220,3 +220,40 @@ func TestEarlyStatusHeldUntilTheSIDIsRecorded(t *testing.T) {
 		}
 	})
 }
+
+func TestAttachmentNameSealedAtRest(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_ = s.EnsurePatient(ctx, "p1", "L", "+14155550123")
+		err := s.SaveMessage(ctx, &Message{ID: "m1", PatientID: "p1", FromPatient: true, Channel: ChannelPortal, Body: "x",
+			Attachments: []*Attachment{{ID: "a1", FileName: "MRI knee Jane Doe.pdf", ContentType: "application/pdf", Data: []byte("%PDF-")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A row as written before names were sealed.
+		_, err = s.DB.Exec(ctx, `INSERT INTO careline_attachment (id, message_id, file_name, content_type, size, data_sealed)
+			VALUES ('a0', 'm1', 'old name John Roe.png', 'image/png', 1, $1)`, s.Seal.Seal([]byte("p"), attachmentContext("a0")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err = s.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var readable int
+		if err = s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM careline_attachment WHERE file_name <> '' OR name_sealed IS NULL`).Scan(&readable); err != nil || readable != 0 {
+			t.Fatalf("%d attachment names stored readable (%v)", readable, err)
+		}
+		thread, err := s.Thread(ctx, "p1")
+		if err != nil || len(thread) != 1 || len(thread[0].Attachments) != 2 {
+			t.Fatalf("Thread = %+v, %v", thread, err)
+		}
+		for _, a := range thread[0].Attachments {
+			if want := map[string]string{"a0": "old name John Roe.png", "a1": "MRI knee Jane Doe.pdf"}[a.ID]; a.FileName != want {
+				t.Errorf("attachment %s named %q, want %q", a.ID, a.FileName, want)
+			}
+		}
+		if a, err := s.GetAttachment(ctx, "p1", "a1"); err != nil || a.FileName != "MRI knee Jane Doe.pdf" {
+			t.Fatalf("GetAttachment = %+v, %v", a, err)
+		}
+	})
+}
