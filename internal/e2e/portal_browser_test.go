@@ -168,7 +168,9 @@ func TestPortalInBrowser(t *testing.T) {
 	err = chromedp.Run(browser,
 		chromedp.SendKeys(byLabel("textarea", "Message"), replyText, chromedp.BySearch),
 		chromedp.Click(button("Send"), chromedp.BySearch),
-		chromedp.WaitVisible(button("Sign out"), chromedp.BySearch),
+		// Wait for the new page (with the reply), not for a button the old page also had:
+		// clicking that one while the page changes fails with "No node with given id".
+		chromedp.WaitVisible(`//p[contains(., '`+replyText+`')]`, chromedp.BySearch),
 	)
 	if err != nil {
 		t.Fatal(err)
