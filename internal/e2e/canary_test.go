@@ -61,6 +61,10 @@ func TestCanaryConversation(t *testing.T) {
 	if link == "" {
 		t.Fatalf("no portal link in the SMS %q", sent[0].Body)
 	}
+	// Counted independently by the fake Twilio, as Twilio bills it.
+	if sent[0].NumSegments != 1 {
+		t.Errorf("the secure notice %q takes %d SMS segments, want 1", sent[0].Body, sent[0].NumSegments)
+	}
 
 	// The patient reads and answers in the portal, with a file.
 	upload := filepath.Join(t.TempDir(), fileCanary+".png")
