@@ -39,8 +39,8 @@ const DefaultRetentionYears = 6
 type Entry struct {
 	Seq       int64     // assigned by Append: 1, 2, 3, … without gaps
 	At        time.Time // assigned by Append: UTC, millisecond precision
-	Actor     string    // Matrix user ID, "patient:<id>", "twilio", "system", "cli", "api:<token name>"
-	Action    string    // e.g. "message.sent", "code.failed", "portal.view", "audit.export"
+	Actor     string    // Matrix user ID, "patient:<id>", "twilio", "system", "cli:<OS user>", "api:<token name>"
+	Action    string    // e.g. "message.sent", "code.failed", "portal.view", "audit.exported"
 	PatientID string    // opaque patient id, or ""
 	Channel   string    // "sms", "secure", "portal", "plain" or ""
 	TwilioSID string    // Twilio message SID, or ""

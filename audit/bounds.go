@@ -1,9 +1,33 @@
 package audit
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
+
+// ParseRange reads the --since and --until of an export, shared by `careline audit export` and
+// the bot's audit-export command. Dates cover whole days: --until 2026-03-31 includes March 31.
+func ParseRange(sinceArg, untilArg string) (since, until time.Time, err error) {
+	if since, err = ParseBound(sinceArg, false); err != nil {
+		return since, until, fmt.Errorf("--since: %w", err)
+	}
+	if until, err = ParseBound(untilArg, true); err != nil {
+		return since, until, fmt.Errorf("--until: %w", err)
+	}
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		return since, until, errors.New("--since must be before --until")
+	}
+	return since, until, nil
+}
+
+// CheckFormat refuses an export format Export does not write, before anything is read.
+func CheckFormat(format string) error {
+	if format != "jsonl" && format != "csv" {
+		return fmt.Errorf("unknown --format %q: use jsonl or csv", format)
+	}
+	return nil
+}
 
 // ParseBound reads one end of an export range: a YYYY-MM-DD date (midnight UTC; for the end
 // of a range the midnight after, so the day is included) or an RFC 3339 time. "" is no bound.
@@ -29,6 +53,20 @@ func FormatBound(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// DescribeRange says in words which entries an export covers, for the people receiving it.
+func DescribeRange(since, until time.Time) string {
+	switch {
+	case since.IsZero() && until.IsZero():
+		return "all entries"
+	case until.IsZero():
+		return "entries from " + FormatBound(since)
+	case since.IsZero():
+		return "entries before " + FormatBound(until)
+	default:
+		return "entries from " + FormatBound(since) + " to before " + FormatBound(until)
+	}
 }
 
 // ExportDetail describes an export for its own audit entry.

@@ -42,6 +42,11 @@ func (c *Connector) registerCommands() {
 		&commands.FullHandler{
 			Func: c.cmdAuditExport, Name: "audit-export", RequiresAdmin: true, Help: cmdAuditExportHelp,
 		},
+		// Replaces bridgev2's start-chat to say why someone may not open a patient's room.
+		&commands.FullHandler{
+			Func: cmdStartChat, Name: commands.CommandStartChat.Name, Aliases: commands.CommandStartChat.Aliases,
+			Help: commands.CommandStartChat.Help, NetworkAPI: commands.CommandStartChat.NetworkAPI,
+		},
 		&commands.FullHandler{
 			Func: c.cmdPatientStatus, Name: "patient-status", RequiresPortal: true,
 			Help: commands.HelpMeta{Section: HelpSectionPatient, Description: "Show opt-out, consent and portal lock-out"},
@@ -57,6 +62,19 @@ func staffOnly(ce *commands.Event) bool {
 	}
 	ce.Reply("Only the clinic's own staff can change a patient's record. You can still write to the patient here; ask a colleague at the clinic to run `%s`.", ce.Command)
 	return false
+}
+
+// cmdStartChat refuses in careline's words before handing over to bridgev2's start-chat,
+// whose own refusal ("requires you to be logged in") does not say what to do.
+func cmdStartChat(ce *commands.Event) {
+	switch {
+	case !ce.User.Permissions.Login:
+		ce.Reply("Only the clinic's own staff can open a patient's room. Ask a colleague at the clinic to open it and invite you.")
+	case ce.User.GetDefaultLogin() == nil:
+		ce.Reply("Patient rooms are opened with the clinic's Twilio number, by the administrator who connected it (`login`). Ask them to run `start-chat`; the care team is invited to every new patient room.")
+	default:
+		commands.CommandStartChat.Run(ce)
+	}
 }
 
 func (c *Connector) commandPatient(ce *commands.Event) *store.Patient {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"strings"
 
 	_ "github.com/lib/pq"
@@ -129,19 +130,12 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	since, err := audit.ParseBound(sinceArg, false)
+	since, until, err := audit.ParseRange(sinceArg, untilArg)
 	if err != nil {
-		return fmt.Errorf("--since: %w", err)
+		return err
 	}
-	until, err := audit.ParseBound(untilArg, true)
-	if err != nil {
-		return fmt.Errorf("--until: %w", err)
-	}
-	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
-		return errors.New("--since must be before --until")
-	}
-	if format != "jsonl" && format != "csv" {
-		return fmt.Errorf("unknown --format %q: use jsonl or csv", format)
+	if err = audit.CheckFormat(format); err != nil {
+		return err
 	}
 	l, closeDB, err := openAudit(ctx, path)
 	if err != nil {
@@ -163,7 +157,7 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	// Record the export even when it failed part way: some entries may have left already.
 	detail := audit.ExportDetail(format, since, until, n, err == nil)
-	if _, aerr := l.Append(ctx, audit.Entry{Actor: "cli", Action: "audit.export", Detail: detail}); aerr != nil {
+	if _, aerr := l.Append(ctx, audit.Entry{Actor: cliActor(), Action: "audit.exported", Detail: detail}); aerr != nil {
 		return errors.Join(err, fmt.Errorf("recording the export: %w", aerr))
 	}
 	if err != nil {
@@ -173,6 +167,15 @@ func auditExport(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintf(stderr, "wrote %d entries to %s\n", n, out)
 	}
 	return nil
+}
+
+// cliActor names who ran a careline subcommand in the audit trail: the operating-system
+// account, since the command line has no Matrix identity.
+func cliActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli"
 }
 
 // auditConfig is the part of the bridge's config the audit commands need.

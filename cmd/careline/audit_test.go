@@ -164,7 +164,7 @@ func TestAuditExportCommand(t *testing.T) {
 		if code != 0 || err != nil || len(rows) != 5 || strings.Join(rows[0], ",") != strings.Join(audit.Columns, ",") {
 			t.Fatalf("csv export: exit %d, %v, %q", code, err, out)
 		}
-		if rows[4][0] != "4" || rows[4][2] != "cli" || rows[4][3] != "audit.export" || !strings.Contains(rows[4][7], "entries=3") {
+		if rows[4][0] != "4" || rows[4][2] != cliActor() || rows[4][3] != "audit.exported" || !strings.Contains(rows[4][7], "entries=3") {
 			t.Fatalf("export not recorded: %q", rows[4])
 		}
 		// Nothing is in a range in the past.

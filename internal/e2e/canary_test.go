@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -142,7 +143,7 @@ func TestCanaryConversation(t *testing.T) {
 	}
 	check("the audit export", string(out))
 	// Every file careline and Dendrite wrote: databases and their WAL, the media store, logs.
-	scanned := 0
+	scanned := map[string]int{}
 	err = filepath.WalkDir(s.Dir, func(path string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // a journal SQLite removed while the walk went on
@@ -155,29 +156,78 @@ func TestCanaryConversation(t *testing.T) {
 		} else if err != nil {
 			return err
 		}
-		scanned++
-		check(strings.TrimPrefix(path, s.Dir+"/"), string(data))
+		rel := strings.TrimPrefix(path, s.Dir+"/")
+		scanned[scannedKind(rel)]++
+		check(rel, string(data))
 		return nil
 	})
-	if err != nil || scanned < 5 {
-		t.Fatalf("scanned %d files in %s: %v", scanned, s.Dir, err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// What any member of the room, or its server, sees without keys.
-	{
-		who := s.nurse
-		state := s.roomState(ctx, who, room)
-		check("the room's unencrypted state", state)
-		if !strings.Contains(state, "0123") {
-			t.Error("the room's state does not show the masked number; the scan may be reading the wrong thing")
+	// The walk must have read what it claims to cover, the patient's upload among the media.
+	for _, kind := range []string{"careline database", "careline log", "dendrite database", "dendrite media", "dendrite log"} {
+		if scanned[kind] == 0 {
+			t.Errorf("the file scan read no %s in %s: %v", kind, s.Dir, scanned)
 		}
-		members, err := who.Client.JoinedMembers(ctx, room)
+	}
+
+	// What any member of the room, or its server, sees without keys: the whole room state
+	// (names, topic, avatar, members' display names, bridge info) and every member's ID and
+	// profile.
+	state := s.roomState(ctx, s.nurse, room)
+	check("the room's unencrypted state", state)
+	var events []struct {
+		Type     string          `json:"type"`
+		StateKey string          `json:"state_key"`
+		Content  json.RawMessage `json:"content"`
+	}
+	if err = json.Unmarshal([]byte(state), &events); err != nil {
+		t.Fatal("the room state is not a list of events: ", err)
+	}
+	types := map[string]bool{}
+	for _, evt := range events {
+		types[evt.Type] = true
+		if evt.Type == event.StateMember.Type && evt.StateKey == first.Sender.String() && !strings.Contains(string(evt.Content), "0123") {
+			t.Errorf("the patient's member event does not show the masked number: %s", evt.Content)
+		}
+	}
+	for _, want := range []string{"m.room.create", "m.room.name", "m.room.member", "m.room.encryption", "m.bridge", "uk.half-shot.bridge"} {
+		if !types[want] {
+			t.Errorf("the room state has no %s event, so the scan did not see it: %v", want, types)
+		}
+	}
+	members, err := s.nurse.Client.JoinedMembers(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := members.Joined[first.Sender]; !ok || len(members.Joined) < 3 {
+		t.Errorf("the room's members %v do not include the patient, the bot and the nurse", members.Joined)
+	}
+	for userID := range members.Joined {
+		check("the Matrix user ID "+userID.String(), userID.String())
+		profile, err := s.nurse.Client.MakeRequest(ctx, http.MethodGet, s.nurse.Client.BuildClientURL("v3", "profile", userID), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for userID := range members.Joined {
-			check("the Matrix user ID "+userID.String(), userID.String())
-		}
+		check("the profile of "+userID.String(), string(profile))
 	}
+}
+
+// scannedKind sorts a file of the test's directory into what the canary scan must cover.
+func scannedKind(rel string) string {
+	switch {
+	case strings.HasPrefix(rel, "careline.db"):
+		return "careline database"
+	case rel == "bridge.log" || rel == "bridge.out":
+		return "careline log"
+	case strings.HasPrefix(rel, "dendrite/media/"):
+		return "dendrite media"
+	case rel == "dendrite/dendrite.log":
+		return "dendrite log"
+	case strings.HasPrefix(rel, "dendrite/") && strings.Contains(rel, ".db"):
+		return "dendrite database"
+	}
+	return "other"
 }
 
 // roomState returns the full current state of a room as the homeserver serves it.

@@ -323,12 +323,18 @@ func (s *Stack) SMSURL() string { return s.PublicURL + "/twilio/sms" }
 
 // Provision calls bridgev2's provisioning API as the clinic admin.
 func (s *Stack) Provision(ctx context.Context, method, path string, body any) (int, map[string]any, error) {
+	return s.ProvisionAs(ctx, AdminUser, method, path, body)
+}
+
+// ProvisionAs calls bridgev2's provisioning API on behalf of userID, as an integration holding
+// the shared secret would; bridgev2 applies that user's permissions.
+func (s *Stack) ProvisionAs(ctx context.Context, userID, method, path string, body any) (int, map[string]any, error) {
 	var reader io.Reader
 	if body != nil {
 		data, _ := json.Marshal(body)
 		reader = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.ASURL+"/_matrix/provision"+path+"?user_id="+url.QueryEscape(AdminUser), reader)
+	req, err := http.NewRequestWithContext(ctx, method, s.ASURL+"/_matrix/provision"+path+"?user_id="+url.QueryEscape(userID), reader)
 	if err != nil {
 		return 0, nil, err
 	}
