@@ -44,6 +44,9 @@ FUZZ_TARGETS := \
 	./portal/form/:FuzzVerifyForm \
 	./portal/form/:FuzzReplyForm \
 	./portal/form/:FuzzUploadForm \
+	./portal/:FuzzCSRFField \
+	./portal/:FuzzThreadPaging \
+	./portal/locale/:FuzzNegotiate \
 	./audit/:FuzzCanonicalEncoding
 fuzz:
 	@for target in $(FUZZ_TARGETS); do \

@@ -64,7 +64,7 @@ func (c *Connector) handleSMSWebhook(w http.ResponseWriter, r *http.Request) {
 	log := zerolog.Ctx(r.Context())
 	sid, from, err := parseInbound(form)
 	if err != nil {
-		log.Warn().Str("message_sid", sid).Msg("Rejected an SMS webhook without a MessageSid or sender number")
+		log.Warn().Str("message_sid", form.Get("MessageSid")).Msg("Rejected an SMS webhook without a MessageSid or sender number")
 		http.Error(w, "Bad request: MessageSid and a valid From number are required.", http.StatusBadRequest)
 		return
 	}

@@ -55,27 +55,42 @@ func TestSMSLength(t *testing.T) {
 }
 
 // FuzzSecureNotice: whatever the clinic name and the text around {link}, the rendered notice
-// holds the link verbatim, the clinic name cannot add placeholders, and the length counter
-// never undercounts characters.
+// is exactly the template with the clinic name and the link filled in (so nothing else, and
+// no placeholder a clinic name brings, gets in), the link is there once, verbatim; the config
+// check refuses the template without {link}; and the length counter never undercounts.
+// (The HELP reply is sent as configured, with nothing filled in: there is no render to fuzz.)
 func FuzzSecureNotice(f *testing.F) {
 	f.Add("Sunrise Clinic", "{clinic} sent you a secure message: ", " Reply STOP to opt out.")
 	f.Add("{link}{clinic}", "", "")
 	f.Add("Clínica €", "{clinic}: {clinic} ", "{")
+	f.Add("x", "{lin", "k}{clinic")
+	base := exampleNetwork(f)
 	f.Fuzz(func(t *testing.T, clinic, before, after string) {
 		if strings.Contains(before+after, "{link}") {
 			t.Skip("the template has one {link}")
 		}
 		link := "https://texts.example.org/l/" + strings.Repeat("A", linkTokenLen)
-		c := &Network{ClinicName: clinic}
+		c := *base
+		c.ClinicName = clinic
 		c.Delivery.SecureNotice = before + "{link}" + after
 		out := c.SecureNotice(link)
-		if !strings.Contains(out, link) {
-			t.Fatalf("the link is missing from %q", out)
-		}
 		want := strings.ReplaceAll(before, "{clinic}", clinic) + link + strings.ReplaceAll(after, "{clinic}", clinic)
-		if !strings.Contains(before+after, "{clinic") && !strings.Contains(before+after, "{link") && out != want {
+		if out != want {
 			t.Fatalf("rendered %q, want %q", out, want)
 		}
+		// The link has a "/" and no part of it is also its start, so without a "/" around it
+		// nothing can form a second copy.
+		if !strings.Contains(clinic+before+after, "/") && strings.Count(out, link) != 1 {
+			t.Fatalf("the link is not in %q exactly once", out)
+		}
+		if err := c.Validate(); err != nil && strings.Contains(err.Error(), "must contain {link}") {
+			t.Fatalf("a template with {link} was refused: %v", err)
+		}
+		c.Delivery.SecureNotice = before + after
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "must contain {link}") {
+			t.Fatalf("the template %q without {link} was accepted: %v", before+after, err)
+		}
+
 		length, limit, _ := SMSLength(out)
 		if limit != 70 && limit != 160 || length < utf8.RuneCountInString(out) && utf8.ValidString(out) {
 			t.Fatalf("SMSLength(%q) = %d of %d, fewer than its %d characters", out, length, limit, utf8.RuneCountInString(out))

@@ -32,16 +32,17 @@ func sign(token, fullURL string, form url.Values) string {
 
 // FuzzValidSignature: a webhook signed with the account's token over the URL and form is
 // accepted; the same signature over a changed value, a changed URL or another token is not;
-// a made-up signature never is.
+// a made-up signature or a repeated parameter never is.
 func FuzzValidSignature(f *testing.F) {
 	f.Add("https://texts.example.org/twilio/sms", "Body", "my knee hurts", "x", "forged")
 	f.Add("https://texts.example.org/twilio/status", "MessageStatus", "delivered", "", "")
 	f.Add("http://127.0.0.1:1/twilio/sms?a=b", "", "", "\x00", "AAAA")
+	f.Add("https://texts.example.org:443/twilio/sms", "From", "+14155550123", "+14155550124", "====")
+	c, err := New("https://api.twilio.com", testAccountSID, testAuthToken)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, fullURL, key, value, otherValue, forged string) {
-		c, err := New("https://api.twilio.com", testAccountSID, testAuthToken)
-		if err != nil {
-			t.Fatal(err)
-		}
 		form := url.Values{"AccountSid": {testAccountSID}, key: {value}}
 		good := sign(testAuthToken, fullURL, form)
 		if !c.ValidSignature(fullURL, form, good) {
@@ -53,8 +54,10 @@ func FuzzValidSignature(f *testing.F) {
 				t.Fatalf("%q changed from %q to %q was accepted under the original signature", key, value, otherValue)
 			}
 		}
-		if c.ValidSignature(fullURL+"x", form, good) && sign(testAuthToken, fullURL+"x", form) != good {
-			t.Fatal("the signature was accepted for another URL")
+		// twilio-go also tries the URL with the default port added or removed; a longer URL
+		// is never one of those forms of the signed one.
+		if c.ValidSignature(fullURL+"x", form, good) {
+			t.Fatalf("the signature for %q was accepted for %q", fullURL, fullURL+"x")
 		}
 		if c.ValidSignature(fullURL, form, sign("fedcba9876543210fedcba9876543210", fullURL, form)) {
 			t.Fatal("a webhook signed with another account's token was accepted")

@@ -224,7 +224,14 @@ func FuzzVerifyForm(f *testing.F) {
 			}
 			return
 		}
-		if len(vf.Code) != 6 || strings.Trim(vf.Code, "0123456789") != "" {
+		// The code is the digits typed, in order: spaces and dashes are all that is dropped.
+		typed := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, code)
+		if len(vf.Code) != 6 || strings.Trim(vf.Code, "0123456789") != "" || vf.Code != typed {
 			t.Fatalf("accepted code %q from %q", vf.Code, code)
 		}
 		if vf.BirthDate.Year() < 1900 || vf.BirthDate.After(now) {
