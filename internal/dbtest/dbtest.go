@@ -1,0 +1,45 @@
+// Package dbtest runs a test against both databases careline supports: a fresh SQLite file
+// and a fresh PostgreSQL database (internal/pgtest), with a test keyring for sealed columns.
+package dbtest
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"go.mau.fi/util/dbutil"
+	_ "go.mau.fi/util/dbutil/litestream" // the sqlite3-fk-wal dialect
+
+	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/pgtest"
+)
+
+// ForEach runs fn once on SQLite and once on PostgreSQL, each in its own subtest.
+func ForEach(t *testing.T, prefix string, fn func(t *testing.T, db *dbutil.Database)) {
+	t.Run("sqlite", func(t *testing.T) {
+		db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), prefix+".db")+"?_txlock=immediate", "sqlite3-fk-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		fn(t, db)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		db, err := dbutil.NewWithDialect(pgtest.NewDatabase(t, prefix), "postgres")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		fn(t, db)
+	})
+}
+
+// Keyring is a fixed at-rest keyring for tests.
+func Keyring(t testing.TB) *atrest.Keyring {
+	t.Helper()
+	kr, err := atrest.NewKeyring("test", map[string][]byte{"test": bytes.Repeat([]byte{7}, atrest.KeySize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
