@@ -63,6 +63,7 @@ type Network struct {
 		RequireDOB      bool          `yaml:"require_dob"`
 		MaxUploadBytes  int64         `yaml:"max_upload_bytes"`
 	} `yaml:"portal"`
+	Workflows `yaml:",inline"`
 }
 
 const (
@@ -114,6 +115,7 @@ func (c *Network) Validate() error {
 	if _, err := c.Keyring(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Workflows.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -168,6 +170,7 @@ func upgrade(helper up.Helper) {
 	helper.Copy(up.Int, "portal", "max_upload_bytes")
 	helper.Copy(up.List, "care_team")
 	helper.Copy(up.Map, "storage", "old_keys")
+	upgradeWorkflows(helper)
 
 	if key, _ := helper.Get(up.Str, "privacy", "identity_key"); key == "generate" {
 		helper.Set(up.Str, random.String(64), "privacy", "identity_key")
