@@ -1,0 +1,296 @@
+// Command careline-load measures careline (and, for comparison, mautrix/twilio) under inbound
+// load: it starts the bridge against a stub homeserver and the fake Twilio, sends webhooks
+// signed as Twilio signs them, closed loop (N concurrent) or open loop (fixed rate), and prints
+// msg/s, acknowledgement and end-to-end latency, bridge CPU per message and RSS.
+//
+//	careline-load -bin bin/careline -peer /work/peer/mautrix-twilio -db sqlite -concurrency 1,8,32
+//
+// See BENCHMARKS.md for what each number means and how the published ones were taken.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/lib/pq"
+
+	"github.com/careline/careline/internal/loadtest"
+	"github.com/careline/careline/internal/pgtest"
+)
+
+type options struct {
+	bin, peer      string
+	dbs            []string
+	concurrency    []int
+	rate           float64
+	messages       int
+	patients       int
+	profileDir     string
+	profileSeconds int
+	workDir        string
+	webhookURL     string
+	logLevel       string
+	jsonOut        string
+}
+
+func main() {
+	var o options
+	var dbs, conc string
+	flag.StringVar(&o.bin, "bin", "bin/careline", "careline binary to measure (\"\" to measure only the peer)")
+	flag.StringVar(&o.peer, "peer", "", "mautrix-twilio binary to measure the same way (optional)")
+	flag.StringVar(&dbs, "db", "sqlite", "databases, comma-separated: sqlite, postgres (PostgreSQL at 127.0.0.1:5432, trust auth)")
+	flag.StringVar(&conc, "concurrency", "1,8,32", "concurrent webhooks, comma-separated; one closed-loop run each")
+	flag.Float64Var(&o.rate, "rate", 0, "open loop: send this many webhooks per second instead (concurrency then caps requests in flight)")
+	flag.IntVar(&o.messages, "messages", 4000, "messages per run")
+	flag.IntVar(&o.patients, "patients", 50, "distinct senders; each sends one warm-up message first so its room exists")
+	flag.StringVar(&o.profileDir, "profile", "", "after the runs, take a CPU profile of each bridge during one more run at the highest concurrency and write it here")
+	flag.IntVar(&o.profileSeconds, "profile-seconds", 4, "length of that CPU profile")
+	flag.StringVar(&o.workDir, "dir", "", "working directory for configs, databases and logs (default: a new temporary one, removed after)")
+	flag.StringVar(&o.webhookURL, "webhook-url", "", "careline's inbound webhook URL (default: asked of the running careline)")
+	flag.StringVar(&o.logLevel, "log-level", "info", "bridges' log level (both log JSON to a file)")
+	flag.StringVar(&o.jsonOut, "json", "", "also write every result as JSON to this file")
+	flag.Parse()
+	o.dbs = strings.Split(dbs, ",")
+	for _, c := range strings.Split(conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "-concurrency: %q is not a positive number\n", c)
+			os.Exit(2)
+		}
+		o.concurrency = append(o.concurrency, n)
+	}
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "careline-load:", err)
+		os.Exit(1)
+	}
+}
+
+type measured struct {
+	Bridge   loadtest.Kind
+	Database string
+	Commit   string
+	Result   loadtest.Result
+}
+
+func run(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if o.workDir == "" {
+		dir, err := os.MkdirTemp("", "careline-load-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.workDir = dir
+	}
+	var bridges []struct {
+		kind loadtest.Kind
+		bin  string
+	}
+	if o.bin != "" {
+		bridges = append(bridges, struct {
+			kind loadtest.Kind
+			bin  string
+		}{loadtest.Careline, o.bin})
+	}
+	if o.peer != "" {
+		bridges = append(bridges, struct {
+			kind loadtest.Kind
+			bin  string
+		}{loadtest.Peer, o.peer})
+	}
+	fmt.Printf("machine: %d CPUs, load average %s; %d messages over %d patients per run\n", numCPU(), loadtest.LoadAverage(), o.messages, o.patients)
+	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | RSS MB (peak) | errors | loadavg |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	var all []measured
+	for _, db := range o.dbs {
+		for _, br := range bridges {
+			results, err := measureBridge(ctx, o, br.kind, br.bin, db)
+			for _, r := range results {
+				printRow(r)
+			}
+			all = append(all, results...)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", br.kind, db, err)
+			}
+		}
+	}
+	if o.peer != "" && o.bin != "" {
+		printRatios(all)
+	}
+	if o.jsonOut != "" {
+		data, _ := json.MarshalIndent(all, "", "  ")
+		return os.WriteFile(o.jsonOut, data, 0o644)
+	}
+	return nil
+}
+
+func numCPU() int {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(data), "processor\t:")
+}
+
+func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db string) ([]measured, error) {
+	dir := filepath.Join(o.workDir, string(kind)+"-"+db)
+	opts := loadtest.BridgeOptions{Kind: kind, Bin: bin, Dir: dir, LogLevel: o.logLevel}
+	if kind == loadtest.Careline {
+		opts.WebhookURL = o.webhookURL
+	}
+	switch db {
+	case "sqlite":
+	case "postgres":
+		uri, drop, err := newPostgresDatabase("careline_load_" + strings.ReplaceAll(string(kind), "-", "_"))
+		if err != nil {
+			return nil, err
+		}
+		defer drop()
+		opts.DatabaseURI = uri
+	default:
+		return nil, fmt.Errorf("-db: unknown database %q (sqlite or postgres)", db)
+	}
+	rec := &loadtest.Recorder{}
+	opts.OnMessage = rec.OnMessage
+	b, err := loadtest.StartBridge(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	commit := binaryCommit(bin)
+	if err = loadtest.Warm(ctx, b, rec, 0, o.patients, 8); err != nil {
+		return nil, fmt.Errorf("%w (see %s)", err, dir)
+	}
+	var out []measured
+	for _, c := range o.concurrency {
+		res, err := loadtest.Run(ctx, b, rec, loadtest.Load{Messages: o.messages, Patients: o.patients, Concurrency: c, Rate: o.rate})
+		out = append(out, measured{Bridge: kind, Database: db, Commit: commit, Result: res})
+		if err != nil {
+			return out, err
+		}
+	}
+	if o.profileDir != "" {
+		if err = os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return out, err
+		}
+		c := o.concurrency[len(o.concurrency)-1]
+		path := filepath.Join(o.profileDir, fmt.Sprintf("%s-%s-c%d.pprof", kind, db, c))
+		profErr := make(chan error, 1)
+		go func() { profErr <- b.CPUProfile(ctx, o.profileSeconds, path) }()
+		// Enough messages to outlast the profile at the rate just measured.
+		n := max(1000, int(out[len(out)-1].Result.MsgsPerSecond()*float64(o.profileSeconds+2)))
+		if _, err = loadtest.Run(ctx, b, rec, loadtest.Load{Messages: n, Patients: o.patients, Concurrency: c, Rate: o.rate}); err != nil {
+			return out, err
+		}
+		if err = <-profErr; err != nil {
+			return out, err
+		}
+		fmt.Printf("CPU profile: %s\n", path)
+	}
+	if unknown := b.HS.Unknown(); len(unknown) > 0 {
+		fmt.Printf("%s asked the stub homeserver for endpoints it only answers with {}: %v\n", kind, unknown)
+	}
+	return out, nil
+}
+
+// binaryCommit is the commit stamped into the binary: `make build` passes -X main.Commit,
+// otherwise Go's vcs.revision.
+func binaryCommit(bin string) string {
+	out, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		return ""
+	}
+	text := string(out)
+	for _, key := range []string{"main.Commit=", "vcs.revision="} {
+		if i := strings.Index(text, key); i >= 0 {
+			rest := text[i+len(key):]
+			if j := strings.IndexAny(rest, " '\"\n\t"); j >= 0 {
+				rest = rest[:j]
+			}
+			if rest != "" {
+				return rest
+			}
+		}
+	}
+	return ""
+}
+
+func newPostgresDatabase(prefix string) (string, func(), error) {
+	admin, err := sql.Open("postgres", pgtest.AdminURL)
+	if err != nil {
+		return "", nil, err
+	}
+	name := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("creating a PostgreSQL database (is PostgreSQL running on 127.0.0.1:5432?): %w", err)
+	}
+	drop := func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	}
+	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable", drop, nil
+}
+
+func loadLabel(r loadtest.Result) string {
+	if r.Load.Rate > 0 {
+		return fmt.Sprintf("%.0f/s open", r.Load.Rate)
+	}
+	return fmt.Sprintf("%d concurrent", r.Load.Concurrency)
+}
+
+func printRow(m measured) {
+	r := m.Result
+	fmt.Printf("| %s | %s | %s | %.0f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f | %.0f (%.0f) | %d | %s |\n",
+		m.Bridge, m.Database, loadLabel(r), r.MsgsPerSecond(),
+		loadtest.Millis(r.AckP50), loadtest.Millis(r.AckP99), loadtest.Millis(r.E2EP50), loadtest.Millis(r.E2EP99),
+		loadtest.Millis(r.CPUPerMessage()), loadtest.Millis(r.PostgresCPUPerMessage()),
+		float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), r.Errors, r.LoadAverage)
+	if r.FirstError != "" {
+		fmt.Fprintf(os.Stderr, "%s %s %s: first error: %s\n", m.Bridge, m.Database, loadLabel(r), r.FirstError)
+	}
+}
+
+// printRatios puts careline next to the peer for each database and load: throughput as
+// careline ÷ peer (above 1 is careline faster), latency and CPU as careline ÷ peer (below 1 is
+// careline better).
+func printRatios(all []measured) {
+	peer := map[string]loadtest.Result{}
+	key := func(m measured) string { return m.Database + "|" + loadLabel(m.Result) }
+	for _, m := range all {
+		if m.Bridge == loadtest.Peer {
+			peer[key(m)] = m.Result
+		}
+	}
+	w := io.Writer(os.Stdout)
+	fmt.Fprintln(w, "\ncareline ÷ mautrix-twilio (msg/s: above 1 is careline faster; latency, CPU, RSS: below 1 is careline better)")
+	fmt.Fprintln(w, "| db | load | msg/s | ack p99 | e2e p50 | e2e p99 | CPU/msg | RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	for _, m := range all {
+		p, ok := peer[key(m)]
+		if m.Bridge != loadtest.Careline || !ok {
+			continue
+		}
+		c := m.Result
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Database, loadLabel(c),
+			ratio(c.MsgsPerSecond(), p.MsgsPerSecond()),
+			ratio(float64(c.AckP99), float64(p.AckP99)),
+			ratio(float64(c.E2EP50), float64(p.E2EP50)), ratio(float64(c.E2EP99), float64(p.E2EP99)),
+			ratio(float64(c.CPUPerMessage()), float64(p.CPUPerMessage())),
+			ratio(float64(c.RSS), float64(p.RSS)))
+	}
+}
