@@ -41,6 +41,8 @@ type options struct {
 	webhookURL     string
 	logLevel       string
 	jsonOut        string
+	memPatients    int
+	memActive      int
 }
 
 func main() {
@@ -59,6 +61,8 @@ func main() {
 	flag.StringVar(&o.webhookURL, "webhook-url", "", "careline's inbound webhook URL (default: asked of the running careline)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "bridges' log level (both log JSON to a file)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every result as JSON to this file")
+	flag.IntVar(&o.memPatients, "memory-patients", 0, "instead of the load runs, measure careline's memory with this many patients in the database")
+	flag.IntVar(&o.memActive, "memory-active", 1000, "of those, how many text in and open their portal thread page")
 	flag.Parse()
 	o.dbs = strings.Split(dbs, ",")
 	for _, c := range strings.Split(conc, ",") {
@@ -69,7 +73,11 @@ func main() {
 		}
 		o.concurrency = append(o.concurrency, n)
 	}
-	if err := run(o); err != nil {
+	runner := run
+	if o.memPatients > 0 {
+		runner = runMemory
+	}
+	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "careline-load:", err)
 		os.Exit(1)
 	}
@@ -293,4 +301,50 @@ func printRatios(all []measured) {
 			ratio(float64(c.CPUPerMessage()), float64(p.CPUPerMessage())),
 			ratio(float64(c.RSS), float64(p.RSS)))
 	}
+}
+
+// runMemory measures careline's RSS with o.memPatients patients on file, o.memActive of them
+// active, on each database.
+func runMemory(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if o.workDir == "" {
+		dir, err := os.MkdirTemp("", "careline-load-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.workDir = dir
+	}
+	fmt.Printf("machine: %d CPUs, load average %s\n", numCPU(), loadtest.LoadAverage())
+	fmt.Println("| db | patients in the database | active (texted in + portal session) | seed time s | RSS idle MB | RSS active MB | peak RSS MB | thread pages served | commit |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, db := range o.dbs {
+		opts := loadtest.BridgeOptions{Kind: loadtest.Careline, Bin: o.bin, Dir: filepath.Join(o.workDir, "memory-"+db), LogLevel: o.logLevel, WebhookURL: o.webhookURL}
+		if db == "postgres" {
+			uri, drop, err := newPostgresDatabase("careline_load_memory")
+			if err != nil {
+				return err
+			}
+			defer drop()
+			opts.DatabaseURI = uri
+		} else if db != "sqlite" {
+			return fmt.Errorf("-db: unknown database %q (sqlite or postgres)", db)
+		}
+		rec := &loadtest.Recorder{}
+		opts.OnMessage = rec.OnMessage
+		b, err := loadtest.StartBridge(ctx, opts)
+		if err != nil {
+			return err
+		}
+		res, err := loadtest.MeasureMemory(ctx, b, rec, o.memPatients, o.memActive)
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("memory on %s: %w (see %s)", db, err, opts.Dir)
+		}
+		mb := func(n int64) float64 { return float64(n) / (1 << 20) }
+		fmt.Printf("| %s | %d | %d | %.1f | %.0f | %.0f | %.0f | %d | %s |\n", db, res.Patients, res.Active, res.SeedTime.Seconds(),
+			mb(res.IdleRSS), mb(res.ActiveRSS), mb(res.PeakRSS), res.ThreadPages, binaryCommit(o.bin))
+	}
+	return nil
 }

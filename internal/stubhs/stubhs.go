@@ -261,11 +261,13 @@ func (s *Server) serveProfile(w http.ResponseWriter, r *http.Request, parts []st
 	case r.Method == http.MethodGet && len(parts) == 2:
 		writeJSON(w, http.StatusOK, prof)
 	case r.Method == http.MethodGet:
+		// As Synapse answers for a user without that field: 200 and no value. (A 404 here makes
+		// bridgev2 fail the profile update and retry it on every message.)
+		out := map[string]any{}
 		if v, ok := prof[parts[2]]; ok {
-			writeJSON(w, http.StatusOK, map[string]any{parts[2]: v})
-		} else {
-			matrixError(w, http.StatusNotFound, "M_NOT_FOUND", "Profile field not set")
+			out[parts[2]] = v
 		}
+		writeJSON(w, http.StatusOK, out)
 	case r.Method == http.MethodPut && len(parts) == 3:
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)

@@ -1,0 +1,150 @@
+package loadtest
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twilio/twilio-go/client"
+
+	"github.com/careline/careline/internal/localstack"
+	"github.com/careline/careline/internal/stubhs"
+)
+
+func TestPercentileNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(101-i)*time.Millisecond)
+	}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {0, time.Millisecond}} {
+		if got := Percentile(d, tc.p); got != tc.want {
+			t.Errorf("p%v = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if Percentile(nil, 50) != 0 {
+		t.Error("percentile of nothing is not 0")
+	}
+}
+
+// The webhook must pass Twilio's own validator (twilio-go), not just our signer.
+func TestWebhookSignedAsTwilioSigns(t *testing.T) {
+	target := "http://127.0.0.1:1/twilio/AC1-15005550006/sms"
+	req, err := Webhook(context.Background(), target, PatientNumber(7), "hello ld:x:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(req.Body)
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{}
+	for k, v := range form {
+		params[k] = v[0]
+	}
+	v := client.NewRequestValidator(localstack.AuthToken)
+	if !v.Validate(target, params, req.Header.Get("X-Twilio-Signature")) {
+		t.Fatal("twilio-go does not accept the load tool's signature")
+	}
+	if v.Validate(target+"x", params, req.Header.Get("X-Twilio-Signature")) {
+		t.Fatal("the signature does not cover the URL")
+	}
+	if params["From"] != PatientNumber(7) || params["To"] != localstack.ClinicNumber || params["MessageSid"] == "" {
+		t.Fatalf("webhook fields: %v", params)
+	}
+}
+
+func TestPatientNumbersDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 100000 {
+		n := PatientNumber(i)
+		if seen[n] {
+			t.Fatalf("patient %d has the number of an earlier patient: %s", i, n)
+		}
+		seen[n] = true
+	}
+}
+
+func TestRecorderMatchesOnlyItsRun(t *testing.T) {
+	rec := &Recorder{}
+	rec.begin("run1", 3)
+	now := time.Now()
+	for _, body := range []string{
+		"Load test message ld:run1:0",
+		"Load test message ld:run1:0", // a duplicate does not count twice
+		"Load test message ld:run0:1", // another run
+		"Load test message ld:run1:9", // out of range
+		"no marker",
+		"prefix ld:run1:2 suffix",
+	} {
+		rec.OnMessage(stubhs.Message{Body: body, Arrived: now})
+	}
+	n, _ := rec.progress()
+	if n != 2 {
+		t.Fatalf("recorded %d arrivals, want 2", n)
+	}
+	if rec.arrived[0].IsZero() || !rec.arrived[1].IsZero() || rec.arrived[2].IsZero() {
+		t.Fatalf("arrivals: %v", rec.arrived)
+	}
+}
+
+func TestSampleProcReadsThisProcess(t *testing.T) {
+	before, err := SampleProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn CPU until the kernel's 10 ms clock has counted some (no wall-clock bound).
+	for x := 0; ; x++ {
+		s, err := SampleProc(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.CPU > before.CPU {
+			break
+		}
+		_ = x * x
+	}
+	if before.RSS <= 0 || before.PeakRSS < before.RSS {
+		t.Fatalf("RSS %d, peak %d", before.RSS, before.PeakRSS)
+	}
+}
+
+func TestCopyRowsVariesKeys(t *testing.T) {
+	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "seed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for _, q := range []string{
+		`CREATE TABLE patient (id TEXT PRIMARY KEY, login TEXT NOT NULL, sealed BLOB NOT NULL, meta TEXT)`,
+		`INSERT INTO patient VALUES ('tmpl', 'L1', x'0102', '{"a":1}'), ('other', 'L2', x'03', NULL)`,
+	} {
+		if _, err = db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := CopyRows(ctx, db, "sqlite3", RowCopy{
+		Table: "patient", Where: "id = $1", Args: []any{"tmpl"},
+		Vary: map[string]func(int) any{"id": func(n int) any { return "seed" + string(rune('a'+n)) }},
+	}, 3)
+	if err != nil || n != 3 {
+		t.Fatalf("CopyRows: %d, %v", n, err)
+	}
+	var count int
+	_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM patient WHERE login = 'L1' AND sealed = x'0102' AND meta = '{"a":1}' AND id LIKE 'seed%'`).Scan(&count)
+	if count != 3 {
+		t.Fatalf("%d copies carry the template's values, want 3", count)
+	}
+	if _, err = CopyRows(ctx, db, "sqlite3", RowCopy{Table: "patient", Vary: map[string]func(int) any{"nope": nil}}, 1); err == nil {
+		t.Fatal("varying a column the table lacks was accepted")
+	}
+}
