@@ -5,7 +5,7 @@ BIN      := bin/careline
 VERSION  ?= $(shell git describe --tags --always 2>/dev/null || echo unknown)
 LDFLAGS  := -X main.Tag=$(VERSION) -X main.Commit=$(shell git rev-parse HEAD 2>/dev/null) -X 'main.BuildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)'
 
-.PHONY: build test demo lint bench fuzz example-config
+.PHONY: build test demo lint bench fuzz example-config load load-memory
 
 build:
 	CGO_ENABLED=1 $(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/careline
@@ -29,6 +29,18 @@ lint:
 # Benchmarks whose numbers are in the README.
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchtime 2000x -count 1 ./internal/e2e/ ./portal/
+
+# Inbound load on a stub homeserver (BENCHMARKS.md): SQLite and PostgreSQL, 1/8/32 concurrent
+# webhooks, then the outbox drain. PEER=path/to/mautrix-twilio measures that bridge the same way.
+PEER      ?=
+LOADFLAGS ?= -db sqlite,postgres -concurrency 1,8,32 -messages 4000 -patients 50
+load: build
+	$(GO) run -tags $(TAGS) ./cmd/careline-load -bin $(BIN) $(if $(PEER),-peer $(PEER)) $(LOADFLAGS)
+	$(GO) test -tags $(TAGS) -run '^$$' -bench BenchmarkOutboxDrain -benchtime 4000x -count 1 ./bridge/
+
+# careline's memory with 100,000 patients in the database and 1,000 of them active.
+load-memory: build
+	$(GO) run -tags $(TAGS) ./cmd/careline-load -bin $(BIN) -db sqlite,postgres -memory-patients 100000 -memory-active 1000
 
 example-config:
 	$(GO) run -tags $(TAGS) ./cmd/careline -e -c - > example-config.yaml

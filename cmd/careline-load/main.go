@@ -17,9 +17,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/lib/pq"
@@ -91,7 +93,7 @@ type measured struct {
 }
 
 func run(o options) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	ctx, cancel := runContext()
 	defer cancel()
 	if o.workDir == "" {
 		dir, err := os.MkdirTemp("", "careline-load-")
@@ -118,8 +120,8 @@ func run(o options) error {
 		}{loadtest.Peer, o.peer})
 	}
 	fmt.Printf("machine: %d CPUs, load average %s; %d messages over %d patients per run\n", numCPU(), loadtest.LoadAverage(), o.messages, o.patients)
-	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | RSS MB (peak) | errors | loadavg |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | postgres commits/msg | RSS MB (peak) | errors | loadavg |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var all []measured
 	for _, db := range o.dbs {
 		for _, br := range bridges {
@@ -141,6 +143,14 @@ func run(o options) error {
 		return os.WriteFile(o.jsonOut, data, 0o644)
 	}
 	return nil
+}
+
+// runContext ends on SIGINT or SIGTERM, or after an hour, so an interrupted run still stops
+// its bridges and drops its databases.
+func runContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, time.Hour)
+	return ctx, func() { cancel(); stop() }
 }
 
 func numCPU() int {
@@ -257,10 +267,10 @@ func loadLabel(r loadtest.Result) string {
 
 func printRow(m measured) {
 	r := m.Result
-	fmt.Printf("| %s | %s | %s | %.0f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f | %.0f (%.0f) | %d | %s |\n",
+	fmt.Printf("| %s | %s | %s | %.0f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f | %.1f | %.0f (%.0f) | %d | %s |\n",
 		m.Bridge, m.Database, loadLabel(r), r.MsgsPerSecond(),
 		loadtest.Millis(r.AckP50), loadtest.Millis(r.AckP99), loadtest.Millis(r.E2EP50), loadtest.Millis(r.E2EP99),
-		loadtest.Millis(r.CPUPerMessage()), loadtest.Millis(r.PostgresCPUPerMessage()),
+		loadtest.Millis(r.CPUPerMessage()), loadtest.Millis(r.PostgresCPUPerMessage()), r.CommitsPerMessage(),
 		float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), r.Errors, r.LoadAverage)
 	if r.FirstError != "" {
 		fmt.Fprintf(os.Stderr, "%s %s %s: first error: %s\n", m.Bridge, m.Database, loadLabel(r), r.FirstError)
@@ -306,7 +316,7 @@ func printRatios(all []measured) {
 // runMemory measures careline's RSS with o.memPatients patients on file, o.memActive of them
 // active, on each database.
 func runMemory(o options) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	ctx, cancel := runContext()
 	defer cancel()
 	if o.workDir == "" {
 		dir, err := os.MkdirTemp("", "careline-load-")

@@ -376,7 +376,7 @@ func (b *Bridge) loginPeer(ctx context.Context) error {
 	defer db.Close()
 	q := func(query string) string {
 		if driver == "sqlite3" {
-			return strings.NewReplacer("$1", "?1", "$2", "?2", "$3", "?3", "$4", "?4").Replace(query)
+			return strings.NewReplacer("$1", "?1", "$2", "?2", "$3", "?3", "$4", "?4", "$5", "?5").Replace(query)
 		}
 		return query
 	}
@@ -389,12 +389,8 @@ func (b *Bridge) loginPeer(ctx context.Context) error {
 	if _, err = db.ExecContext(ctx, q(`INSERT INTO "user" (bridge_id, mxid) VALUES ($1, $2) ON CONFLICT DO NOTHING`), bridgeID, localstack.AdminUser); err != nil {
 		return fmt.Errorf("peer login: %w", err)
 	}
-	if _, err = db.ExecContext(ctx, q(`INSERT INTO user_login (bridge_id, user_mxid, id, remote_name, metadata) VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING`),
-		bridgeID, localstack.AdminUser, b.LoginID, string(meta)); err != nil {
-		return fmt.Errorf("peer login: %w", err)
-	}
-	// remote_name is the clinic's number in the real flow.
-	if _, err = db.ExecContext(ctx, q(`UPDATE user_login SET remote_name = $1 WHERE id = $2`), localstack.ClinicNumber, b.LoginID); err != nil {
+	if _, err = db.ExecContext(ctx, q(`INSERT INTO user_login (bridge_id, user_mxid, id, remote_name, metadata) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`),
+		bridgeID, localstack.AdminUser, b.LoginID, localstack.ClinicNumber, string(meta)); err != nil {
 		return fmt.Errorf("peer login: %w", err)
 	}
 	return b.Start(ctx)

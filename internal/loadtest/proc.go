@@ -2,9 +2,10 @@ package loadtest
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -73,23 +74,46 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// PostgresCPU sums the CPU time of every process named postgres on the machine. The server is
-// shared, so a delta over a run includes other users' queries: read it with the load average.
-func PostgresCPU() time.Duration {
-	entries, _ := filepath.Glob("/proc/[0-9]*/comm")
-	var total time.Duration
-	for _, comm := range entries {
-		name, err := os.ReadFile(comm)
-		if err != nil || strings.TrimSpace(string(name)) != "postgres" {
-			continue
+// postgresBackends lists the PostgreSQL server processes serving the bridge's database (not
+// this connection), so their CPU can be read from /proc: the server is shared with other users.
+func postgresBackends(ctx context.Context, uri string) []int {
+	db, err := sql.Open("postgres", uri)
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var pids []int
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			pids = append(pids, pid)
 		}
-		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(comm)))
-		if err != nil {
-			continue
-		}
+	}
+	return pids
+}
+
+// postgresCPU is the CPU time of each of the bridge's PostgreSQL backends now. A backend that
+// started during a run counts from zero; one that ended during it is missed (the bridge keeps
+// its pool open, so that is rare).
+func postgresCPU(ctx context.Context, uri string) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	for _, pid := range postgresBackends(ctx, uri) {
 		if cpu, err := procCPU(pid); err == nil {
-			total += cpu
+			out[pid] = cpu
 		}
+	}
+	return out
+}
+
+func postgresCPUDelta(before, after map[int]time.Duration) time.Duration {
+	var total time.Duration
+	for pid, cpu := range after {
+		total += cpu - before[pid]
 	}
 	return total
 }
@@ -105,4 +129,17 @@ func LoadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// postgresCommits is the number of transactions committed in the bridge's database so far
+// (pg_stat_database; PostgreSQL publishes it within a second of each commit).
+func postgresCommits(ctx context.Context, uri string) int64 {
+	db, err := sql.Open("postgres", uri)
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var n int64
+	_ = db.QueryRowContext(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n)
+	return n
 }

@@ -34,21 +34,23 @@ type Load struct {
 
 // Result is what one Load measured.
 type Result struct {
-	Load         Load
-	Sent, Acked  int
-	Arrived      int
-	Errors       int
-	FirstError   string
-	Elapsed      time.Duration // first send to last arrival at the homeserver
-	AckElapsed   time.Duration // first send to last acknowledgement
-	AckP50       time.Duration
-	AckP99       time.Duration
-	E2EP50       time.Duration
-	E2EP99       time.Duration
-	CPU          time.Duration // bridge process CPU over the run
-	PostgresCPU  time.Duration // every postgres process on the machine over the run
-	RSS, PeakRSS int64
-	LoadAverage  string // at the end of the run
+	Load        Load
+	Sent, Acked int
+	Arrived     int
+	Errors      int
+	FirstError  string
+	Elapsed     time.Duration // first send to last arrival at the homeserver
+	AckElapsed  time.Duration // first send to last acknowledgement
+	AckP50      time.Duration
+	AckP99      time.Duration
+	E2EP50      time.Duration
+	E2EP99      time.Duration
+	CPU         time.Duration // bridge process CPU over the run
+	PostgresCPU time.Duration // the PostgreSQL backends serving the bridge's database, over the run
+	// PostgresCommits is transactions committed in the bridge's database over the run.
+	PostgresCommits int64
+	RSS, PeakRSS    int64
+	LoadAverage     string // at the end of the run
 }
 
 // MsgsPerSecond is messages that reached the homeserver per second of the run.
@@ -67,7 +69,15 @@ func (r Result) CPUPerMessage() time.Duration {
 	return r.CPU / time.Duration(r.Arrived)
 }
 
-// PostgresCPUPerMessage is PostgreSQL's CPU time per bridged message (machine-wide).
+// CommitsPerMessage is PostgreSQL commits per bridged message.
+func (r Result) CommitsPerMessage() float64 {
+	if r.Arrived == 0 {
+		return 0
+	}
+	return float64(r.PostgresCommits) / float64(r.Arrived)
+}
+
+// PostgresCPUPerMessage is PostgreSQL's CPU time per bridged message.
 func (r Result) PostgresCPUPerMessage() time.Duration {
 	if r.Arrived == 0 {
 		return 0
@@ -210,7 +220,12 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 	if err != nil {
 		return res, err
 	}
-	pgBefore := PostgresCPU()
+	var pgBefore map[int]time.Duration
+	var commitsBefore int64
+	if b.Opts.DatabaseURI != "" {
+		pgBefore = postgresCPU(ctx, b.Opts.DatabaseURI)
+		commitsBefore = postgresCommits(ctx, b.Opts.DatabaseURI)
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	if load.Rate > 0 {
@@ -283,11 +298,17 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 	}
 	res.Arrived = rec.count
 	rec.mu.Unlock()
+	// What a message costs after it arrived (marking it bridged) belongs to it too; and
+	// PostgreSQL publishes its commit counter within a second.
+	time.Sleep(1500 * time.Millisecond)
 	after, err := SampleProc(b.PID())
 	if err != nil {
 		return res, err
 	}
-	res.PostgresCPU = PostgresCPU() - pgBefore
+	if b.Opts.DatabaseURI != "" {
+		res.PostgresCPU = postgresCPUDelta(pgBefore, postgresCPU(ctx, b.Opts.DatabaseURI))
+		res.PostgresCommits = postgresCommits(ctx, b.Opts.DatabaseURI) - commitsBefore
+	}
 	res.Elapsed = last.Sub(start)
 	res.AckP50, res.AckP99 = Percentile(ackLatency, 50), Percentile(ackLatency, 99)
 	res.E2EP50, res.E2EP99 = Percentile(e2e, 50), Percentile(e2e, 99)
