@@ -31,20 +31,22 @@ import (
 )
 
 type options struct {
-	bin, peer      string
-	dbs            []string
-	concurrency    []int
-	rate           float64
-	messages       int
-	patients       int
-	profileDir     string
-	profileSeconds int
-	workDir        string
-	webhookURL     string
-	logLevel       string
-	jsonOut        string
-	memPatients    int
-	memActive      int
+	bin, peer       string
+	dbs             []string
+	concurrency     []int
+	rate            float64
+	messages        int
+	patients        int
+	profileDir      string
+	profileSeconds  int
+	workDir         string
+	webhookURL      string
+	logLevel        string
+	jsonOut         string
+	pgLogStatements bool
+	pgLog           string
+	memPatients     int
+	memActive       int
 }
 
 func main() {
@@ -63,6 +65,8 @@ func main() {
 	flag.StringVar(&o.webhookURL, "webhook-url", "", "careline's inbound webhook URL (default: asked of the running careline)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "bridges' log level (both log JSON to a file)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every result as JSON to this file")
+	flag.StringVar(&o.pgLog, "pg-log", "/var/log/postgresql/postgresql-15-main.log", "the PostgreSQL server log, read after a -pg-log-statements run")
+	flag.BoolVar(&o.pgLogStatements, "pg-log-statements", false, "log every statement on the bridge's PostgreSQL database to the server log (log_min_duration_statement=0 for that database only), to count round trips")
 	flag.IntVar(&o.memPatients, "memory-patients", 0, "instead of the load runs, measure careline's memory with this many patients in the database")
 	flag.IntVar(&o.memActive, "memory-active", 1000, "of those, how many text in and open their portal thread page")
 	flag.Parse()
@@ -158,7 +162,8 @@ func numCPU() int {
 	return strings.Count(string(data), "processor\t:")
 }
 
-func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db string) ([]measured, error) {
+func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db string) (_ []measured, err error) {
+	var sent int // messages sent to this bridge, warm-up included
 	dir := filepath.Join(o.workDir, string(kind)+"-"+db)
 	opts := loadtest.BridgeOptions{Kind: kind, Bin: bin, Dir: dir, LogLevel: o.logLevel}
 	if kind == loadtest.Careline {
@@ -167,11 +172,14 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 	switch db {
 	case "sqlite":
 	case "postgres":
-		uri, drop, err := newPostgresDatabase("careline_load_" + strings.ReplaceAll(string(kind), "-", "_"))
+		uri, drop, err := newPostgresDatabase("careline_load_"+strings.ReplaceAll(string(kind), "-", "_"), o.pgLogStatements)
 		if err != nil {
 			return nil, err
 		}
 		defer drop()
+		if o.pgLogStatements {
+			defer func() { printStatements(o.pgLog, uri, sent) }()
+		}
 		opts.DatabaseURI = uri
 	default:
 		return nil, fmt.Errorf("-db: unknown database %q (sqlite or postgres)", db)
@@ -183,6 +191,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 		return nil, err
 	}
 	defer b.Close()
+	sent = o.patients
 	commit := binaryCommit(bin)
 	if err = loadtest.Warm(ctx, b, rec, 0, o.patients, 8); err != nil {
 		return nil, fmt.Errorf("%w (see %s)", err, dir)
@@ -190,6 +199,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 	var out []measured
 	for _, c := range o.concurrency {
 		res, err := loadtest.Run(ctx, b, rec, loadtest.Load{Messages: o.messages, Patients: o.patients, Concurrency: c, Rate: o.rate})
+		sent += res.Sent
 		out = append(out, measured{Bridge: kind, Database: db, Commit: commit, Result: res})
 		if err != nil {
 			return out, err
@@ -205,7 +215,9 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 		go func() { profErr <- b.CPUProfile(ctx, o.profileSeconds, path) }()
 		// Enough messages to outlast the profile at the rate just measured.
 		n := max(1000, int(out[len(out)-1].Result.MsgsPerSecond()*float64(o.profileSeconds+2)))
-		if _, err = loadtest.Run(ctx, b, rec, loadtest.Load{Messages: n, Patients: o.patients, Concurrency: c, Rate: o.rate}); err != nil {
+		res, err := loadtest.Run(ctx, b, rec, loadtest.Load{Messages: n, Patients: o.patients, Concurrency: c, Rate: o.rate})
+		sent += res.Sent
+		if err != nil {
 			return out, err
 		}
 		if err = <-profErr; err != nil {
@@ -241,7 +253,7 @@ func binaryCommit(bin string) string {
 	return ""
 }
 
-func newPostgresDatabase(prefix string) (string, func(), error) {
+func newPostgresDatabase(prefix string, logStatements bool) (string, func(), error) {
 	admin, err := sql.Open("postgres", pgtest.AdminURL)
 	if err != nil {
 		return "", nil, err
@@ -250,6 +262,13 @@ func newPostgresDatabase(prefix string) (string, func(), error) {
 	if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
 		admin.Close()
 		return "", nil, fmt.Errorf("creating a PostgreSQL database (is PostgreSQL running on 127.0.0.1:5432?): %w", err)
+	}
+	if logStatements {
+		if _, err = admin.Exec("ALTER DATABASE " + name + " SET log_min_duration_statement = 0"); err != nil {
+			admin.Close()
+			return "", nil, err
+		}
+		fmt.Printf("PostgreSQL logs every statement of database %s\n", name)
 	}
 	drop := func() {
 		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
@@ -332,7 +351,7 @@ func runMemory(o options) error {
 	for _, db := range o.dbs {
 		opts := loadtest.BridgeOptions{Kind: loadtest.Careline, Bin: o.bin, Dir: filepath.Join(o.workDir, "memory-"+db), LogLevel: o.logLevel, WebhookURL: o.webhookURL}
 		if db == "postgres" {
-			uri, drop, err := newPostgresDatabase("careline_load_memory")
+			uri, drop, err := newPostgresDatabase("careline_load_memory", false)
 			if err != nil {
 				return err
 			}
@@ -357,4 +376,33 @@ func runMemory(o options) error {
 			mb(res.IdleRSS), mb(res.ActiveRSS), mb(res.PeakRSS), res.ThreadPages, binaryCommit(o.bin))
 	}
 	return nil
+}
+
+// printStatements prints the statements PostgreSQL logged for the bridge's database, per
+// message sent (warm-up included, so room creation is spread over every message).
+func printStatements(logPath, uri string, messages int) {
+	name := uri[strings.LastIndex(uri, "/")+1:]
+	name, _, _ = strings.Cut(name, "?")
+	f, err := os.Open(logPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading the PostgreSQL log:", err)
+		return
+	}
+	defer f.Close()
+	counts, err := loadtest.CountStatements(f, name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading the PostgreSQL log:", err)
+		return
+	}
+	total := 0
+	for _, c := range counts {
+		total += c.Executed
+	}
+	fmt.Printf("\nPostgreSQL statements on %s: %.1f per message (%d messages)\n| per message | server ms total | statement |\n|---|---|---|\n", name, float64(total)/float64(max(messages, 1)), messages)
+	for i, c := range counts {
+		if i == 25 || c.Executed == 0 {
+			break
+		}
+		fmt.Printf("| %.2f | %.0f | `%s` |\n", float64(c.Executed)/float64(max(messages, 1)), c.ServerMS, strings.ReplaceAll(c.Statement, "|", "\\|"))
+	}
 }

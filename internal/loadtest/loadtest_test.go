@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,38 @@ func TestCopyRowsVariesKeys(t *testing.T) {
 	}
 	if _, err = CopyRows(ctx, db, "sqlite3", RowCopy{Table: "patient", Vary: map[string]func(int) any{"nope": nil}}, 1); err == nil {
 		t.Fatal("varying a column the table lacks was accepted")
+	}
+}
+
+func TestCountStatements(t *testing.T) {
+	log := "2026-11-30 11:07:29.855 UTC [1] postgres@bench LOG:  duration: 1.5 ms  parse <unnamed>: SELECT 1 FROM t WHERE id=$1\n" +
+		"2026-11-30 11:07:29.856 UTC [1] postgres@bench LOG:  duration: 0.5 ms  bind <unnamed>: SELECT 1 FROM t WHERE id=$1\n" +
+		"2026-11-30 11:07:29.857 UTC [1] postgres@bench LOG:  duration: 2.0 ms  execute <unnamed>: SELECT 1 FROM t WHERE id=$1\n" +
+		"2026-11-30 11:07:29.858 UTC [1] postgres@bench LOG:  duration: 1.0 ms  execute <unnamed>: \n" +
+		"\t\tINSERT INTO t (id)\n" +
+		"\t\tVALUES ($1)\n" +
+		"2026-11-30 11:07:29.859 UTC [2] postgres@other LOG:  duration: 9.0 ms  execute <unnamed>: SELECT 1 FROM t WHERE id=$1\n" +
+		"2026-11-30 11:07:29.860 UTC [1] postgres@bench LOG:  duration: 3.0 ms  statement: COMMIT\n" +
+		"2026-11-30 11:07:29.861 UTC [1] postgres@bench LOG:  duration: 1.0 ms  execute <unnamed>: SELECT 1 FROM t WHERE id=$1\n"
+	counts, err := CountStatements(strings.NewReader(log), "bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]StatementCount{
+		"SELECT 1 FROM t WHERE id=$1":    {Executed: 2, ServerMS: 5},
+		"INSERT INTO t (id) VALUES ($1)": {Executed: 1, ServerMS: 1},
+		"COMMIT":                         {Executed: 1, ServerMS: 3},
+	}
+	if len(counts) != len(want) {
+		t.Fatalf("counted %+v", counts)
+	}
+	for _, c := range counts {
+		w, ok := want[c.Statement]
+		if !ok || c.Executed != w.Executed || c.ServerMS != w.ServerMS {
+			t.Errorf("%q: executed %d, %.1f ms; want %+v", c.Statement, c.Executed, c.ServerMS, w)
+		}
+	}
+	if counts[0].Statement != "SELECT 1 FROM t WHERE id=$1" {
+		t.Errorf("most executed first: got %q", counts[0].Statement)
 	}
 }

@@ -295,6 +295,7 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request, creator stri
 		PowerLevels   json.RawMessage `json:"power_level_content_override"`
 		CreationExtra json.RawMessage `json:"creation_content"`
 		RoomVersion   string          `json:"room_version"`
+		Preset        string          `json:"preset"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		matrixError(w, http.StatusBadRequest, "M_NOT_JSON", "Body is not JSON")
@@ -322,6 +323,12 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request, creator stri
 	if req.Topic != "" {
 		put("m.room.topic", "", mustJSON(map[string]string{"topic": req.Topic}))
 	}
+	// What the preset would have set, so a bridge reading it back finds it.
+	joinRule := "invite"
+	if req.Preset == "public_chat" {
+		joinRule = "public"
+	}
+	put("m.room.join_rules", "", mustJSON(map[string]string{"join_rule": joinRule}))
 	for _, ev := range req.InitialState {
 		put(ev.Type, ev.StateKey, ev.Content)
 	}
