@@ -22,14 +22,17 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/lib/pq"           // PostgreSQL, for the peer's login row
-	_ "github.com/mattn/go-sqlite3" // SQLite, for the peer's login row
+	_ "github.com/lib/pq"                // PostgreSQL, for the peer's login row
+	_ "go.mau.fi/util/dbutil/litestream" // SQLite as bridgev2 opens it ("sqlite3-fk-wal")
 	"gopkg.in/yaml.v3"
 
 	"github.com/careline/careline/internal/localstack"
 	"github.com/careline/careline/internal/stubhs"
 	"github.com/careline/careline/internal/twiliofake"
 )
+
+// sqliteDriver is the database/sql driver of bridgev2's SQLite databases (WAL, foreign keys).
+const sqliteDriver = "sqlite3-fk-wal"
 
 // Kind names the bridge under test.
 type Kind string
@@ -367,7 +370,7 @@ func (b *Bridge) loginPeer(ctx context.Context) error {
 	})
 	driver, uri := "postgres", b.Opts.DatabaseURI
 	if uri == "" {
-		driver, uri = "sqlite3", filepath.Join(b.Opts.Dir, "bridge.db")
+		driver, uri = sqliteDriver, "file:"+filepath.Join(b.Opts.Dir, "bridge.db")+"?_busy_timeout=10000"
 	}
 	db, err := sql.Open(driver, uri)
 	if err != nil {
@@ -375,7 +378,7 @@ func (b *Bridge) loginPeer(ctx context.Context) error {
 	}
 	defer db.Close()
 	q := func(query string) string {
-		if driver == "sqlite3" {
+		if driver == sqliteDriver {
 			return strings.NewReplacer("$1", "?1", "$2", "?2", "$3", "?3", "$4", "?4", "$5", "?5").Replace(query)
 		}
 		return query

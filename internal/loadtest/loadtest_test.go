@@ -65,7 +65,7 @@ func TestWebhookSignedAsTwilioSigns(t *testing.T) {
 
 func TestPatientNumbersDistinct(t *testing.T) {
 	seen := map[string]bool{}
-	for i := range 100000 {
+	for i := range 200000 {
 		n := PatientNumber(i)
 		if seen[n] {
 			t.Fatalf("patient %d has the number of an earlier patient: %s", i, n)
@@ -119,7 +119,7 @@ func TestSampleProcReadsThisProcess(t *testing.T) {
 }
 
 func TestCopyRowsVariesKeys(t *testing.T) {
-	db, err := sql.Open("sqlite3", filepath.Join(t.TempDir(), "seed.db"))
+	db, err := sql.Open(sqliteDriver, "file:"+filepath.Join(t.TempDir(), "seed.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

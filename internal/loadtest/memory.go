@@ -44,7 +44,7 @@ func (b *Bridge) openDB() (*sql.DB, string, error) {
 		db, err := sql.Open("postgres", b.Opts.DatabaseURI)
 		return db, "postgres", err
 	}
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.Opts.Dir, "bridge.db")+"?_busy_timeout=10000")
+	db, err := sql.Open(sqliteDriver, "file:"+filepath.Join(b.Opts.Dir, "bridge.db")+"?_busy_timeout=10000")
 	return db, "sqlite3", err
 }
 
@@ -58,8 +58,8 @@ func MeasureMemory(ctx context.Context, b *Bridge, rec *Recorder, patients, acti
 		return res, fmt.Errorf("the memory measurement is careline's (it seeds careline's tables)")
 	}
 	dormant := patients - active
-	if dormant < 1 || active < 1 {
-		return res, fmt.Errorf("need at least one dormant and one active patient")
+	if dormant < 1 || active < 1 || patients >= 200000 {
+		return res, fmt.Errorf("need at least one dormant and one active patient, and fewer than 200,000 in all")
 	}
 	// The template patient uses a number the active patients do not.
 	if err := Warm(ctx, b, rec, patients, 1, 1); err != nil {

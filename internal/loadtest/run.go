@@ -147,10 +147,11 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// PatientNumber is the phone number of patient i: 555 numbers under ten US area codes, so up
-// to 100,000 distinct patients.
+// PatientNumber is the phone number of patient i: 555 numbers under twenty US area codes, so
+// up to 200,000 distinct patients.
 func PatientNumber(i int) string {
-	areas := []string{"415", "212", "310", "617", "312", "206", "303", "404", "503", "512"}
+	areas := []string{"415", "212", "310", "617", "312", "206", "303", "404", "503", "512",
+		"213", "305", "702", "713", "808", "919", "971", "267", "480", "615"}
 	return fmt.Sprintf("+1%s555%04d", areas[(i/10000)%len(areas)], i%10000)
 }
 
