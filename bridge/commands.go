@@ -52,6 +52,7 @@ func (c *Connector) registerCommands() {
 			Help: commands.HelpMeta{Section: HelpSectionPatient, Description: "Show opt-out, consent and portal lock-out"},
 		},
 	)
+	proc.AddHandlers(c.workflowCommands()...)
 }
 
 // staffOnly refuses a change to a patient's record from someone who may write in the room but

@@ -34,6 +34,7 @@ type Connector struct {
 
 	roomSetupLock sync.Mutex
 	stopRetention context.CancelFunc
+	wf            workflows
 }
 
 var (
@@ -74,6 +75,9 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err = c.startPortal(ctx); err != nil {
 		return err
 	}
+	if err = c.startWorkflows(ctx); err != nil {
+		return bridgev2.DBUpgradeError{Err: err, Section: "careline_workflows"}
+	}
 	c.registerCommands()
 	c.inbox = newInbox(c)
 	if err = c.startHTTP(ctx); err != nil {
@@ -91,6 +95,7 @@ func (c *Connector) Stop() {
 		c.stopRetention()
 	}
 	c.stopHTTP()
+	c.stopWorkflows()
 	if c.inbox != nil {
 		c.inbox.stop()
 	}

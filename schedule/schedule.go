@@ -45,6 +45,7 @@ type Payload struct {
 	Template string            `json:"template,omitempty"`
 	Values   map[string]string `json:"values,omitempty"`
 	Plain    bool              `json:"plain,omitempty"`
+	From     string            `json:"from,omitempty"` // how the patient sees the sender
 }
 
 // Send is one scheduled send.
