@@ -103,9 +103,10 @@ func (c *Connector) bridgeInbound(ctx context.Context, in *store.Inbound) error 
 			c.sendNotice(ctx, portal, notice, "")
 		}
 	}
+	// Audited after the workflows it starts (auto-reply), so the trail orders them.
+	c.afterPatientText(ctx, client, msg.PatientID, msg.Body)
 	c.audit(ctx, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
 		Channel: store.ChannelSMS, TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(attachments))})
-	c.afterPatientText(ctx, client, msg.PatientID, msg.Body)
 	for _, u := range mediaURLs {
 		// Twilio keeps media until deleted; careline has its own sealed copy now.
 		if err := client.twilio.DeleteMedia(in.MessageSID, u); err != nil {

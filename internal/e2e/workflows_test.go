@@ -261,3 +261,177 @@ func TestScheduleSurvivesKill9(t *testing.T) {
 		t.Fatalf("the scheduled text went %d times: %v", len(scheduled), s.sentTo(patientNumber))
 	}
 }
+
+// TestBroadcastResumesAfterACrash: a broadcast to opted-out, invalid, duplicate, nameless and
+// ordinary numbers is killed with SIGKILL midway; after the restart it finishes, nobody got
+// the text twice, and the report counts each kind.
+func TestBroadcastResumesAfterACrash(t *testing.T) {
+	s := startStack(t, stackOptions{Network: func(network map[string]any) {
+		workflowTemplates(network)
+		// Slow enough that the kill lands in the middle.
+		localstack.SetPath(network, 2, "twilio", "messages_per_second")
+	}})
+	keepLogOnFailure(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s.mustLogin(ctx)
+	const optedOut = "+14155550190"
+	if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: optedOut, To: clinicNumber, Body: "STOP"}); err != nil || status != 200 {
+		t.Fatalf("webhook: %d %v", status, err)
+	}
+	if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Notice && strings.Contains(m.Body, "opted out") }); err != nil {
+		t.Fatal(err)
+	}
+	named := []string{"+14155550191", "+14155550192", "+14155550193", "+14155550194", "+14155550195"}
+	for i, number := range named {
+		room := s.createDM(ctx, number)
+		if err := s.nurse.WaitForJoin(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+		s.command(ctx, s.nurse, room, "!careline name Pat"+string(rune('A'+i)), "Name recorded")
+	}
+	const nameless = "+14155550196"
+	targets := strings.Join(append(append([]string{}, named...), optedOut, "12345", nameless, "+1 415 555 0191"), ",")
+	botRoom := s.botRoom(ctx, s.admin)
+	started := s.command(ctx, s.admin, botRoom, `broadcast greeting `+targets+` date="Mon, Jan 4"`, "📣 Broadcast")
+	if !strings.Contains(started.Body, "to 9 numbers") {
+		t.Errorf("start: %q", started.Body)
+	}
+	if err := waitUntil(ctx, "two texts of the broadcast", func() bool { return len(s.broadcastTexts()) >= 2 }); err != nil {
+		t.Fatal(err)
+	}
+	s.KillBridge()
+	if n := len(s.broadcastTexts()); n >= len(named) {
+		t.Logf("the kill came after all %d texts; the resume still must not repeat any", n)
+	}
+	if err := s.StartBridge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	report := s.botSays(ctx, s.admin, botRoom, "finished")
+	for _, want := range []string{"5 sent", "skipped 4", "1 opted out", "1 invalid number", "1 listed twice", "1 missing a value", "0 failed"} {
+		if !strings.Contains(report.Body, want) {
+			t.Errorf("the report %q lacks %q", report.Body, want)
+		}
+	}
+	got := map[string]int{}
+	for _, m := range s.broadcastTexts() {
+		got[m.To]++
+	}
+	for i, number := range named {
+		want := "Hello Pat" + string(rune('A'+i)) + ", " + clinicName + " is open again on Mon, Jan 4."
+		if got[number] != 1 {
+			t.Errorf("%s got the broadcast %d times", number, got[number])
+		}
+		for _, m := range s.sentTo(number) {
+			if strings.HasPrefix(m.Body, "Hello") && m.Body != want {
+				t.Errorf("%s got %q, want %q", number, m.Body, want)
+			}
+		}
+	}
+	if got[optedOut]+got[nameless] != 0 || len(s.sentTo(optedOut)) != 0 {
+		t.Errorf("texts went to the opted-out or nameless patient: %v", got)
+	}
+	// Each patient's room shows what went.
+	if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
+		return m.Sender == bridgeBot && strings.Contains(m.Body, "📣 Broadcast") && strings.Contains(m.Body, "Hello PatA")
+	}); err != nil {
+		t.Error("the broadcast is not shown in the patient's room: ", err)
+	}
+	db := s.openDB(t)
+	waitForAudit(ctx, t, db, "broadcast.finished", localstack.AdminUser, "5 sent, 4 skipped, 0 failed", 1)
+	waitForAudit(ctx, t, db, "broadcast.sent", localstack.AdminUser, "template greeting", 5)
+}
+
+// broadcastTexts are the broadcast's texts the fake Twilio received.
+func (s *stack) broadcastTexts() []twiliofake.SentMessage {
+	var out []twiliofake.SentMessage
+	for _, m := range s.Twilio.Sent() {
+		if strings.HasPrefix(m.Body, "Hello Pat") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestAfterHoursAutoReply: while the clinic is closed (today is a closed date), a patient's
+// text gets the generic auto-reply once per window and the room says so; STOP and HELP get
+// none, and an opted-out patient none.
+func TestAfterHoursAutoReply(t *testing.T) {
+	today := time.Now().In(mustZone(t, "Pacific/Auckland")).Format(time.DateOnly)
+	tomorrow := time.Now().In(mustZone(t, "Pacific/Auckland")).AddDate(0, 0, 1).Format(time.DateOnly)
+	s := startStack(t, stackOptions{Network: func(network map[string]any) {
+		localstack.SetPath(network, "Pacific/Auckland", "timezone")
+		week := map[string]any{}
+		for _, d := range []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
+			week[d] = "00:00-24:00"
+		}
+		localstack.SetPath(network, map[string]any{
+			"weekly": week, "closed_dates": []string{today, tomorrow},
+			"auto_reply": "{clinic} is closed now. In an emergency call 911.", "auto_reply_every": "12h",
+		}, "office_hours")
+	}})
+	keepLogOnFailure(t, s)
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	autoReply := clinicName + " is closed now. In an emergency call 911."
+	text := func(from, body string) {
+		t.Helper()
+		if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: from, To: clinicNumber, Body: body}); err != nil || status != 200 {
+			t.Fatalf("webhook: %d %v", status, err)
+		}
+		if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Body == body }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replies := func(number string) int {
+		n := 0
+		for _, m := range s.sentTo(number) {
+			if m.Body == autoReply {
+				n++
+			}
+		}
+		return n
+	}
+	text(patientNumber, "is the clinic open?")
+	_, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Notice && strings.Contains(m.Body, "after-hours auto-reply") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err = waitUntil(ctx, "the auto-reply", func() bool { return replies(patientNumber) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	// Within the window: no second reply; HELP never gets one.
+	text(patientNumber, "hello again")
+	text(patientNumber, "HELP")
+	// A second patient's STOP gets no auto-reply either.
+	const other = "+14155550177"
+	text(other, "STOP")
+	text(other, "are you there?")
+	text(patientNumber, "last one")
+	// The sync point: a message is audited as received after its workflows ran, so once all
+	// six are in the trail every auto-reply decision has been made.
+	db := s.openDB(t)
+	if err = waitUntil(ctx, "six received messages in the audit trail", func() bool {
+		var n int
+		_ = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM careline_audit WHERE action='message.received'`).Scan(&n)
+		return n == 6
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := replies(patientNumber); n != 1 {
+		t.Errorf("%d auto-replies to one patient within the window", n)
+	}
+	if n := len(s.sentTo(other)); n != 0 {
+		t.Errorf("%d texts to a patient who sent STOP", n)
+	}
+	waitForAudit(ctx, t, db, "autoreply.sent", "system", "after hours", 1)
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
