@@ -35,6 +35,7 @@ type Connector struct {
 	roomSetupLock sync.Mutex
 	stopRetention context.CancelFunc
 	wf            workflows
+	integration   *integration // the EHR API, appointments and reminders (api.go)
 }
 
 var (
@@ -78,6 +79,9 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err = c.startWorkflows(ctx); err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline_workflows"}
 	}
+	if err = c.startIntegration(ctx); err != nil {
+		return err
+	}
 	c.registerCommands()
 	c.inbox = newInbox(c)
 	if err = c.startHTTP(ctx); err != nil {
@@ -96,6 +100,7 @@ func (c *Connector) Stop() {
 	}
 	c.stopHTTP()
 	c.stopWorkflows()
+	c.stopIntegration()
 	if c.inbox != nil {
 		c.inbox.stop()
 	}

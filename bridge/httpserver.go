@@ -19,6 +19,7 @@ func (c *Connector) startHTTP(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /twilio/sms", c.handleSMSWebhook)
 	mux.HandleFunc("POST /twilio/status", c.handleStatusWebhook)
+	c.registerAPI(mux)
 	mux.Handle("/", c.Portal.Handler())
 	c.server = &http.Server{
 		Handler:           hlog.NewHandler(log)(mux),

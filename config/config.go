@@ -64,6 +64,8 @@ type Network struct {
 		MaxUploadBytes  int64         `yaml:"max_upload_bytes"`
 	} `yaml:"portal"`
 	Workflows `yaml:",inline"`
+	Reminders Reminders `yaml:"reminders"`
+	API       API       `yaml:"api"`
 }
 
 const (
@@ -116,6 +118,7 @@ func (c *Network) Validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Workflows.validate()...)
+	errs = append(errs, c.validateAPI()...)
 	return errors.Join(errs...)
 }
 
@@ -171,6 +174,7 @@ func upgrade(helper up.Helper) {
 	helper.Copy(up.List, "care_team")
 	helper.Copy(up.Map, "storage", "old_keys")
 	upgradeWorkflows(helper)
+	upgradeAPI(helper)
 
 	if key, _ := helper.Get(up.Str, "privacy", "identity_key"); key == "generate" {
 		helper.Set(up.Str, random.String(64), "privacy", "identity_key")

@@ -81,8 +81,8 @@ type Booking struct {
 	Patient  *Patient  // nil when the Patient is referenced, not contained (see PatientReference)
 	Provider string    // practitioner's name, for {provider}; "" if none
 	Location string    // location's name, for {location}; "" if none
-	// PatientReference is the Patient participant's literal reference ("Patient/123"), by which a
-	// later appointment may refer to a patient careline already knows; "" for a contained one.
+	// PatientReference is the Patient participant's reference unless it points into contained
+	// ("Patient/123"): a later appointment may refer to a patient careline knows by it alone.
 	PatientReference string
 	// PatientStatus is the Patient participant's status as the EHR sent it.
 	PatientStatus string
@@ -145,13 +145,14 @@ func ParseAppointment(data []byte, id string) (*Booking, error) {
 				return nil, invalid(where, "the Appointment has more than one Patient participant")
 			}
 			b.PatientStatus = p.Status
+			if !strings.HasPrefix(p.Actor.Reference, "#") {
+				b.PatientReference = p.Actor.Reference
+			}
 			if ok {
 				b.Patient, err = readPatient(local, where)
 				if err != nil {
 					return nil, err
 				}
-			} else {
-				b.PatientReference = p.Actor.Reference
 			}
 		case kind == "Practitioner" || kind == "PractitionerRole":
 			if b.Provider == "" {

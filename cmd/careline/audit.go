@@ -193,6 +193,23 @@ type auditConfig struct {
 
 // openAudit opens the audit trail of the bridge configured in path.
 func openAudit(ctx context.Context, path string) (*audit.Log, func(), error) {
+	cfg, db, err := openBridgeDatabase(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeDB := func() { _ = db.Close() }
+	l := audit.New(db, audit.KeyFromSecret(cfg.Network.Privacy.IdentityKey), zerolog.Nop())
+	// Brings the tables to this version's schema; refuses a database from a newer careline.
+	if err = l.Upgrade(ctx); err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	return l, closeDB, nil
+}
+
+// openBridgeDatabase opens the existing database of the bridge configured in path, for the
+// command-line tools; it must hold careline's audit trail (careline ran on it).
+func openBridgeDatabase(ctx context.Context, path string) (*auditConfig, *dbutil.Database, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("config file %s not found: pass the bridge's config with -c", path)
@@ -208,7 +225,7 @@ func openAudit(ctx context.Context, path string) (*audit.Log, func(), error) {
 	}
 	secret := cfg.Network.Privacy.IdentityKey
 	if len(secret) < 32 || secret == "generate" {
-		return nil, nil, fmt.Errorf("%s: network.privacy.identity_key is not set; the audit key is derived from it", path)
+		return nil, nil, fmt.Errorf("%s: network.privacy.identity_key is not set; the audit and token keys are derived from it", path)
 	}
 	uri := cfg.Database.URI
 	if strings.HasPrefix(uri, "file:") && !strings.Contains(uri, "mode=") {
@@ -223,21 +240,14 @@ func openAudit(ctx context.Context, path string) (*audit.Log, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("database.type %q: %w", cfg.Database.Type, err)
 	}
-	closeDB := func() { _ = db.Close() }
 	// The URI is not repeated in errors: it may hold a password.
 	if err = db.RawDB.PingContext(ctx); err != nil {
-		closeDB()
+		_ = db.Close()
 		return nil, nil, fmt.Errorf("cannot open the database configured in %s: %w", path, err)
 	}
 	if ok, err := db.TableExists(ctx, "careline_audit_head"); err != nil || !ok {
-		closeDB()
+		_ = db.Close()
 		return nil, nil, errors.Join(err, fmt.Errorf("the database configured in %s has no audit trail: has careline run on it?", path))
 	}
-	l := audit.New(db, audit.KeyFromSecret(secret), zerolog.Nop())
-	// Brings the tables to this version's schema; refuses a database from a newer careline.
-	if err = l.Upgrade(ctx); err != nil {
-		closeDB()
-		return nil, nil, err
-	}
-	return l, closeDB, nil
+	return &cfg, db, nil
 }

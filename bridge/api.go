@@ -1,0 +1,89 @@
+package bridge
+
+import (
+	"context"
+	"net/http"
+	"sort"
+
+	"github.com/careline/careline/api"
+	"github.com/careline/careline/apitoken"
+	"github.com/careline/careline/appointment"
+	"github.com/careline/careline/webhookout"
+)
+
+// integration is the EHR-facing side of careline: the API, appointments and their reminders,
+// and the outgoing webhooks that report patients' answers.
+type integration struct {
+	server       *api.Server
+	tokens       *apitoken.Store
+	appointments *appointment.Store
+	reminders    *appointment.Runner
+	webhooks     *webhookout.Queue
+	stop         context.CancelFunc
+}
+
+// startIntegration opens the API's tables and starts the reminder and webhook loops.
+func (c *Connector) startIntegration(ctx context.Context) error {
+	db := c.Bridge.DB.Database
+	log := c.Bridge.Log.With().Str("component", "integration").Logger()
+	in := &integration{
+		tokens:       apitoken.New(db, apitoken.KeyFromSecret(c.Config.Privacy.IdentityKey), log),
+		appointments: appointment.New(db, c.Seal, log),
+		webhooks:     webhookout.New(db, c.Config.API.WebhookURL, c.Config.API.WebhookSecret, log),
+	}
+	backend := &apiBackend{c: c}
+	var err error
+	in.server, err = api.New(api.Config{
+		RequestsPerMinute: c.Config.API.RequestsPerMinute,
+		ReminderOffsets:   c.Config.Reminders.Offsets,
+	}, db, in.tokens, in.appointments, c.Audit, backend, log)
+	if err != nil {
+		return err
+	}
+	for _, upgrade := range []func(context.Context) error{in.tokens.Upgrade, in.appointments.Upgrade, in.webhooks.Upgrade, in.server.Upgrade} {
+		if err = upgrade(ctx); err != nil {
+			return err
+		}
+	}
+	in.reminders = appointment.NewRunner(in.appointments, backend)
+	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	in.stop = cancel
+	go in.reminders.Run(loopCtx)
+	go in.webhooks.Run(loopCtx)
+	c.integration = in
+	return nil
+}
+
+func (c *Connector) stopIntegration() {
+	if c.integration != nil && c.integration.stop != nil {
+		c.integration.stop()
+	}
+}
+
+// registerAPI adds the integration API's routes to the public listener.
+func (c *Connector) registerAPI(mux *http.ServeMux) {
+	c.integration.server.Register(mux)
+}
+
+// apiClient is the clinic login the API sends through: the first connected number.
+func (c *Connector) apiClient() *Client {
+	c.clientsLock.RLock()
+	defer c.clientsLock.RUnlock()
+	numbers := make([]string, 0, len(c.clients))
+	for number := range c.clients {
+		numbers = append(numbers, number)
+	}
+	if len(numbers) == 0 {
+		return nil
+	}
+	sort.Strings(numbers)
+	return c.clients[numbers[0]]
+}
+
+// apiBackend is what the integration API and the reminder loop may ask of careline.
+type apiBackend struct{ c *Connector }
+
+var (
+	_ api.Backend        = (*apiBackend)(nil)
+	_ appointment.Sender = (*apiBackend)(nil)
+)
