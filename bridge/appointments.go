@@ -247,4 +247,3 @@ func formatOffset(d time.Duration) string {
 	s = strings.TrimSuffix(s, "0s")
 	return strings.TrimSuffix(s, "0m")
 }
-
