@@ -2,36 +2,45 @@ package bridge
 
 import (
 	"context"
-	"net/http"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/careline/careline/api"
+	"github.com/careline/careline/template"
 )
 
 // clinicLocation is the clinic's time zone for {date} and {time}.
-func (c *Connector) clinicLocation() *time.Location { return time.UTC }
+func (c *Connector) clinicLocation() *time.Location { return c.Config.Location() }
 
-// renderTemplate fills a configured template; an unknown template or a missing value is a
-// *api.Refusal naming it. It returns the text and whether it is sensitive (secure link only).
+// renderTemplate fills a configured template. An unknown template or a missing value is a
+// refusal naming it. It returns the text and whether it is sensitive (secure link only).
 func (c *Connector) renderTemplate(name string, values map[string]string) (string, bool, error) {
-	return "", true, &api.Refusal{Status: http.StatusUnprocessableEntity, Message: "templates are not available yet"}
+	t := c.Config.TemplateSet().Get(name)
+	if t == nil {
+		known := strings.Join(c.Config.TemplateSet().Names(), ", ")
+		if known == "" {
+			known = "none are configured"
+		}
+		return "", true, api.Refuse(fmt.Sprintf("there is no template %q in network.templates (%s)", name, known))
+	}
+	text, err := t.Render(values)
+	var missing *template.MissingError
+	if errors.As(err, &missing) {
+		return "", true, api.Refuse(err.Error())
+	} else if err != nil {
+		return "", true, err
+	}
+	return text, t.Sensitive, nil
 }
 
-// renderForPatient fills a template for a patient: the clinic and given params.
+// renderForPatient fills a template for an API message: {clinic} and the request's params.
 func (c *Connector) renderForPatient(ctx context.Context, patientID, name string, params map[string]string) (string, bool, error) {
-	values := map[string]string{"clinic": c.Config.ClinicName}
+	values := map[string]string{}
 	for k, v := range params {
 		values[k] = v
 	}
+	values["clinic"] = c.Config.ClinicName
 	return c.renderTemplate(name, values)
-}
-
-// StartBroadcast starts a broadcast through the broadcast engine.
-func (b *apiBackend) StartBroadcast(ctx context.Context, integration, id string, req *api.BroadcastRequest) error {
-	return &api.Refusal{Status: http.StatusServiceUnavailable, Message: "broadcasts are not available yet"}
-}
-
-// Broadcast reports a broadcast's progress.
-func (b *apiBackend) Broadcast(ctx context.Context, id string) (*api.BroadcastStatus, error) {
-	return nil, nil
 }

@@ -103,8 +103,12 @@ func (c *Connector) bridgeInbound(ctx context.Context, in *store.Inbound) error 
 			c.sendNotice(ctx, portal, notice, "")
 		}
 	}
-	// Audited after the workflows it starts (auto-reply), so the trail orders them.
-	c.afterPatientText(ctx, client, msg.PatientID, msg.Body)
+	// A reply of exactly 1 or 2 answers the newest appointment reminder awaiting one; an
+	// answer gets no after-hours reply (SPEC: appointment replies).
+	if !c.answerReminder(ctx, msg.PatientID, msg.Body, store.ChannelSMS) {
+		// Audited after the workflows it starts (auto-reply), so the trail orders them.
+		c.afterPatientText(ctx, client, msg.PatientID, msg.Body)
+	}
 	c.audit(ctx, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
 		Channel: store.ChannelSMS, TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(attachments))})
 	for _, u := range mediaURLs {
