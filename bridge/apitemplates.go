@@ -35,12 +35,12 @@ func (c *Connector) renderTemplate(name string, values map[string]string) (strin
 	return text, t.Sensitive, nil
 }
 
-// renderForPatient fills a template for an API message: {clinic} and the request's params.
+// renderForPatient fills a template for an API message: {clinic}, the patient's recorded
+// name, and the request's params.
 func (c *Connector) renderForPatient(ctx context.Context, patientID, name string, params map[string]string) (string, bool, error) {
-	values := map[string]string{}
-	for k, v := range params {
-		values[k] = v
+	values, err := c.templateValues(ctx, patientID, params)
+	if err != nil {
+		return "", true, err
 	}
-	values["clinic"] = c.Config.ClinicName
 	return c.renderTemplate(name, values)
 }

@@ -90,12 +90,14 @@ func numberContext(id string, position int) string {
 }
 
 // Create records a broadcast and all its targets in one transaction, so it either exists in
-// full or not at all. It fills in the broadcast's ID and creation time.
+// full or not at all. It fills in the broadcast's ID (unless set) and creation time.
 func (s *Store) Create(ctx context.Context, b *Broadcast, numbers []string) error {
 	if len(numbers) == 0 {
 		return errors.New("a broadcast needs at least one number")
 	}
-	b.ID = "b" + token.New()[:15]
+	if b.ID == "" { // the API names its broadcasts before creating them (idempotent retries)
+		b.ID = "b" + token.New()[:15]
+	}
 	b.CreatedAt = time.Now()
 	values, err := json.Marshal(b.Values)
 	if err != nil {
