@@ -193,6 +193,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 	defer b.Close()
 	sent = o.patients
 	commit := binaryCommit(bin)
+	fmt.Fprintf(os.Stderr, "%s (commit %s, %s): webhooks to %s\n", kind, orUnknown(commit), db, b.WebhookURL)
 	if err = loadtest.Warm(ctx, b, rec, 0, o.patients, 8); err != nil {
 		return nil, fmt.Errorf("%w (see %s)", err, dir)
 	}
@@ -223,10 +224,10 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 		if err = <-profErr; err != nil {
 			return out, err
 		}
-		fmt.Printf("CPU profile: %s\n", path)
+		fmt.Fprintf(os.Stderr, "CPU profile: %s\n", path)
 	}
 	if unknown := b.HS.Unknown(); len(unknown) > 0 {
-		fmt.Printf("%s asked the stub homeserver for endpoints it only answers with {}: %v\n", kind, unknown)
+		fmt.Fprintf(os.Stderr, "%s asked the stub homeserver for endpoints it only answers with {}: %v\n", kind, unknown)
 	}
 	return out, nil
 }
@@ -268,7 +269,7 @@ func newPostgresDatabase(prefix string, logStatements bool) (string, func(), err
 			admin.Close()
 			return "", nil, err
 		}
-		fmt.Printf("PostgreSQL logs every statement of database %s\n", name)
+		fmt.Fprintf(os.Stderr, "PostgreSQL logs every statement of database %s\n", name)
 	}
 	drop := func() {
 		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
@@ -405,4 +406,11 @@ func printStatements(logPath, uri string, messages int) {
 		}
 		fmt.Printf("| %.2f | %.0f | `%s` |\n", float64(c.Executed)/float64(max(messages, 1)), c.ServerMS, strings.ReplaceAll(c.Statement, "|", "\\|"))
 	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
