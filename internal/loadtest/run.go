@@ -85,6 +85,10 @@ func (r Result) PostgresCPUPerMessage() time.Duration {
 	return r.PostgresCPU / time.Duration(r.Arrived)
 }
 
+// StallTimeout is how long Run waits for the next message to reach the homeserver before
+// it gives up on the rest (a bridge that acknowledged messages and lost them).
+var StallTimeout = time.Minute
+
 // marker tags a message body so its arrival at the homeserver can be matched to its send.
 const marker = "ld:"
 
@@ -272,11 +276,17 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 		}
 	}
 	res.Sent, res.Acked, res.Errors = load.Messages, len(ackLatency), int(errCount.Load())
-	// Wait for every acknowledged message to reach the homeserver.
+	// Wait for every acknowledged message to reach the homeserver, as long as they keep coming.
+	lastCount, lastProgress := -1, time.Now()
 	for {
 		n, notify := rec.progress()
 		if n >= res.Acked {
 			break
+		}
+		if n != lastCount {
+			lastCount, lastProgress = n, time.Now()
+		} else if time.Since(lastProgress) > StallTimeout {
+			return res, fmt.Errorf("%d of %d acknowledged messages reached the homeserver, none in the last %v", n, res.Acked, StallTimeout)
 		}
 		select {
 		case <-notify:
