@@ -32,6 +32,7 @@ import (
 
 type options struct {
 	bin, peer       string
+	baseline        string
 	dbs             []string
 	concurrency     []int
 	rate            float64
@@ -53,6 +54,7 @@ func main() {
 	var o options
 	var dbs, conc string
 	flag.StringVar(&o.bin, "bin", "bin/careline", "careline binary to measure (\"\" to measure only the peer)")
+	flag.StringVar(&o.baseline, "baseline", "", "an older careline binary to measure the same way first, for before/after (optional)")
 	flag.StringVar(&o.peer, "peer", "", "mautrix-twilio binary to measure the same way (optional)")
 	flag.StringVar(&dbs, "db", "sqlite", "databases, comma-separated: sqlite, postgres (PostgreSQL at 127.0.0.1:5432, trust auth)")
 	flag.StringVar(&conc, "concurrency", "1,8,32", "concurrent webhooks, comma-separated; one closed-loop run each")
@@ -91,6 +93,7 @@ func main() {
 
 type measured struct {
 	Bridge   loadtest.Kind
+	Label    string
 	Database string
 	Commit   string
 	Result   loadtest.Result
@@ -107,39 +110,37 @@ func run(o options) error {
 		defer os.RemoveAll(dir)
 		o.workDir = dir
 	}
-	var bridges []struct {
-		kind loadtest.Kind
-		bin  string
+	var targets []target
+	if o.baseline != "" {
+		targets = append(targets, target{loadtest.Careline, o.baseline, "careline@" + shortCommit(o.baseline)})
 	}
 	if o.bin != "" {
-		bridges = append(bridges, struct {
-			kind loadtest.Kind
-			bin  string
-		}{loadtest.Careline, o.bin})
+		label := "careline"
+		if o.baseline != "" {
+			label += "@" + shortCommit(o.bin)
+		}
+		targets = append(targets, target{loadtest.Careline, o.bin, label})
 	}
 	if o.peer != "" {
-		bridges = append(bridges, struct {
-			kind loadtest.Kind
-			bin  string
-		}{loadtest.Peer, o.peer})
+		targets = append(targets, target{loadtest.Peer, o.peer, string(loadtest.Peer)})
 	}
 	fmt.Printf("machine: %d CPUs, load average %s; %d messages over %d patients per run\n", numCPU(), loadtest.LoadAverage(), o.messages, o.patients)
 	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | postgres commits/msg | RSS MB (peak) | errors | loadavg |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var all []measured
 	for _, db := range o.dbs {
-		for _, br := range bridges {
-			results, err := measureBridge(ctx, o, br.kind, br.bin, db)
+		for _, tg := range targets {
+			results, err := measureBridge(ctx, o, tg, db)
 			for _, r := range results {
 				printRow(r)
 			}
 			all = append(all, results...)
 			if err != nil {
-				return fmt.Errorf("%s on %s: %w", br.kind, db, err)
+				return fmt.Errorf("%s on %s: %w", tg.label, db, err)
 			}
 		}
 	}
-	if o.peer != "" && o.bin != "" {
+	if o.peer != "" && (o.bin != "" || o.baseline != "") {
 		printRatios(all)
 	}
 	if o.jsonOut != "" {
@@ -162,9 +163,23 @@ func numCPU() int {
 	return strings.Count(string(data), "processor\t:")
 }
 
-func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db string) (_ []measured, err error) {
+// target is one bridge binary to measure.
+type target struct {
+	kind  loadtest.Kind
+	bin   string
+	label string // as the tables name it
+}
+
+// shortCommit is the first 7 characters of the commit stamped into a binary.
+func shortCommit(bin string) string {
+	c := orUnknown(binaryCommit(bin))
+	return c[:min(7, len(c))]
+}
+
+func measureBridge(ctx context.Context, o options, tg target, db string) (_ []measured, err error) {
+	kind, bin := tg.kind, tg.bin
 	var sent int // messages sent to this bridge, warm-up included
-	dir := filepath.Join(o.workDir, string(kind)+"-"+db)
+	dir := filepath.Join(o.workDir, strings.ReplaceAll(tg.label, "@", "-")+"-"+db)
 	opts := loadtest.BridgeOptions{Kind: kind, Bin: bin, Dir: dir, LogLevel: o.logLevel}
 	if kind == loadtest.Careline {
 		opts.WebhookURL = o.webhookURL
@@ -172,7 +187,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 	switch db {
 	case "sqlite":
 	case "postgres":
-		uri, drop, err := newPostgresDatabase("careline_load_"+strings.ReplaceAll(string(kind), "-", "_"), o.pgLogStatements)
+		uri, drop, err := newPostgresDatabase("careline_load_"+strings.NewReplacer("-", "_", "@", "_").Replace(tg.label), o.pgLogStatements)
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +208,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 	defer b.Close()
 	sent = o.patients
 	commit := binaryCommit(bin)
-	fmt.Fprintf(os.Stderr, "%s (commit %s, %s): webhooks to %s\n", kind, orUnknown(commit), db, b.WebhookURL)
+	fmt.Fprintf(os.Stderr, "%s (commit %s, %s): webhooks to %s\n", tg.label, orUnknown(commit), db, b.WebhookURL)
 	if err = loadtest.Warm(ctx, b, rec, 0, o.patients, 8); err != nil {
 		return nil, fmt.Errorf("%w (see %s)", err, dir)
 	}
@@ -201,7 +216,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 	for _, c := range o.concurrency {
 		res, err := loadtest.Run(ctx, b, rec, loadtest.Load{Messages: o.messages, Patients: o.patients, Concurrency: c, Rate: o.rate})
 		sent += res.Sent
-		out = append(out, measured{Bridge: kind, Database: db, Commit: commit, Result: res})
+		out = append(out, measured{Bridge: kind, Label: tg.label, Database: db, Commit: commit, Result: res})
 		if err != nil {
 			return out, err
 		}
@@ -211,7 +226,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 			return out, err
 		}
 		c := o.concurrency[len(o.concurrency)-1]
-		path := filepath.Join(o.profileDir, fmt.Sprintf("%s-%s-c%d.pprof", kind, db, c))
+		path := filepath.Join(o.profileDir, fmt.Sprintf("%s-%s-c%d.pprof", strings.ReplaceAll(tg.label, "@", "-"), db, c))
 		profErr := make(chan error, 1)
 		go func() { profErr <- b.CPUProfile(ctx, o.profileSeconds, path) }()
 		// Enough messages to outlast the profile at the rate just measured.
@@ -227,7 +242,7 @@ func measureBridge(ctx context.Context, o options, kind loadtest.Kind, bin, db s
 		fmt.Fprintf(os.Stderr, "CPU profile: %s\n", path)
 	}
 	if unknown := b.HS.Unknown(); len(unknown) > 0 {
-		fmt.Fprintf(os.Stderr, "%s asked the stub homeserver for endpoints it only answers with {}: %v\n", kind, unknown)
+		fmt.Fprintf(os.Stderr, "%s asked the stub homeserver for endpoints it only answers with {}: %v\n", tg.label, unknown)
 	}
 	return out, nil
 }
@@ -288,12 +303,12 @@ func loadLabel(r loadtest.Result) string {
 func printRow(m measured) {
 	r := m.Result
 	fmt.Printf("| %s | %s | %s | %.0f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f | %.1f | %.0f (%.0f) | %d | %s |\n",
-		m.Bridge, m.Database, loadLabel(r), r.MsgsPerSecond(),
+		m.Label, m.Database, loadLabel(r), r.MsgsPerSecond(),
 		loadtest.Millis(r.AckP50), loadtest.Millis(r.AckP99), loadtest.Millis(r.E2EP50), loadtest.Millis(r.E2EP99),
 		loadtest.Millis(r.CPUPerMessage()), loadtest.Millis(r.PostgresCPUPerMessage()), r.CommitsPerMessage(),
 		float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), r.Errors, r.LoadAverage)
 	if r.FirstError != "" {
-		fmt.Fprintf(os.Stderr, "%s %s %s: first error: %s\n", m.Bridge, m.Database, loadLabel(r), r.FirstError)
+		fmt.Fprintf(os.Stderr, "%s %s %s: first error: %s\n", m.Label, m.Database, loadLabel(r), r.FirstError)
 	}
 }
 
@@ -310,8 +325,8 @@ func printRatios(all []measured) {
 	}
 	w := io.Writer(os.Stdout)
 	fmt.Fprintln(w, "\ncareline ÷ mautrix-twilio (msg/s: above 1 is careline faster; latency, CPU, RSS: below 1 is careline better)")
-	fmt.Fprintln(w, "| db | load | msg/s | ack p99 | e2e p50 | e2e p99 | CPU/msg | RSS |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| careline | db | load | msg/s | ack p99 | e2e p50 | e2e p99 | CPU/msg | RSS |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	ratio := func(a, b float64) string {
 		if b == 0 {
 			return "–"
@@ -324,7 +339,7 @@ func printRatios(all []measured) {
 			continue
 		}
 		c := m.Result
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Database, loadLabel(c),
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Label, m.Database, loadLabel(c),
 			ratio(c.MsgsPerSecond(), p.MsgsPerSecond()),
 			ratio(float64(c.AckP99), float64(p.AckP99)),
 			ratio(float64(c.E2EP50), float64(p.E2EP50)), ratio(float64(c.E2EP99), float64(p.E2EP99)),
