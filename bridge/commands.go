@@ -51,6 +51,7 @@ func (c *Connector) registerCommands() {
 			Func: c.cmdPatientStatus, Name: "patient-status", RequiresPortal: true,
 			Help: commands.HelpMeta{Section: HelpSectionPatient, Description: "Show opt-out, consent and portal lock-out"},
 		},
+		c.invitePartnerHandler(),
 	)
 	proc.AddHandlers(c.workflowCommands()...)
 }

@@ -83,6 +83,7 @@ func (c *Connector) Start(ctx context.Context) error {
 		return err
 	}
 	c.registerCommands()
+	c.watchInvites()
 	c.inbox = newInbox(c)
 	if err = c.startHTTP(ctx); err != nil {
 		return err

@@ -159,7 +159,8 @@ func (c *Connector) sendNotice(ctx context.Context, portal *bridgev2.Portal, tex
 	}
 }
 
-// staffName is how the patient sees the sender: "Dr. Lee, Sunrise Clinic".
+// staffName is how the patient sees the sender: "Dr. Lee, Sunrise Clinic", or for a partner
+// clinic's staff "Dr. Ortiz, Valley Cardiology" (clinicOf).
 func (c *Connector) staffName(ctx context.Context, msg *bridgev2.MatrixMessage) string {
 	name := ""
 	if msg.OrigSender != nil {
@@ -170,7 +171,7 @@ func (c *Connector) staffName(ctx context.Context, msg *bridgev2.MatrixMessage) 
 	if name == "" {
 		name = msg.Event.Sender.Localpart()
 	}
-	return name + ", " + c.Config.ClinicName
+	return name + ", " + c.clinicOf(msg.Event.Sender)
 }
 
 // downloadStaffFile fetches (and decrypts) a file staff sent, to keep for the portal.

@@ -53,7 +53,8 @@ type Network struct {
 		Messages time.Duration `yaml:"messages"`
 		Audit    time.Duration `yaml:"audit"`
 	} `yaml:"retention"`
-	Portal struct {
+	Federation Federation `yaml:"federation"`
+	Portal     struct {
 		LinkLifetime    time.Duration `yaml:"link_lifetime"`
 		CodeLifetime    time.Duration `yaml:"code_lifetime"`
 		MaxFailures     int           `yaml:"max_failures"`
@@ -119,6 +120,7 @@ func (c *Network) Validate() error {
 	}
 	errs = append(errs, c.Workflows.validate()...)
 	errs = append(errs, c.validateAPI()...)
+	errs = append(errs, c.Federation.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -175,6 +177,7 @@ func upgrade(helper up.Helper) {
 	helper.Copy(up.Map, "storage", "old_keys")
 	upgradeWorkflows(helper)
 	upgradeAPI(helper)
+	upgradeFederation(helper)
 
 	if key, _ := helper.Get(up.Str, "privacy", "identity_key"); key == "generate" {
 		helper.Set(up.Str, random.String(64), "privacy", "identity_key")

@@ -83,12 +83,12 @@ var bridgeBot = id.UserID("@carelinebot:" + localstack.ServerName)
 // waits until the bot has joined it.
 func (s *stack) botRoom(ctx context.Context, staff *testenv.StaffClient) id.RoomID {
 	s.t.Helper()
-	room, err := staff.CreateEncryptedRoom(ctx, "careline", bridgeBot)
+	room, err := staff.CreateEncryptedRoom(ctx, "careline", s.bot)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	_, err = staff.WaitForEvent(ctx, func(evt *event.Event) bool {
-		return evt.RoomID == room && evt.Type == event.StateMember && evt.GetStateKey() == bridgeBot.String() &&
+		return evt.RoomID == room && evt.Type == event.StateMember && evt.GetStateKey() == s.bot.String() &&
 			evt.Content.AsMember().Membership == event.MembershipJoin
 	})
 	if err != nil {
@@ -101,7 +101,7 @@ func (s *stack) botRoom(ctx context.Context, staff *testenv.StaffClient) id.Room
 func (s *stack) botSays(ctx context.Context, staff *testenv.StaffClient, room id.RoomID, what string) testenv.Message {
 	s.t.Helper()
 	reply, err := staff.WaitForMessage(ctx, func(m testenv.Message) bool {
-		return m.RoomID == room && m.Sender == bridgeBot && strings.Contains(m.Body, what)
+		return m.RoomID == room && m.Sender == s.bot && strings.Contains(m.Body, what)
 	})
 	if err != nil {
 		for _, m := range staff.Messages() {

@@ -47,6 +47,7 @@ type stack struct {
 	t     testing.TB
 	admin *testenv.StaffClient
 	nurse *testenv.StaffClient
+	bot   id.UserID // the bridge bot on the stack's homeserver
 	// dbDriver and dbURI reach careline's own database ("sqlite3" or "postgres"), for tests
 	// that look at its state from outside.
 	dbDriver, dbURI string
@@ -56,23 +57,33 @@ type stackOptions struct {
 	Postgres    bool
 	DatabaseURI string // a PostgreSQL URI of the test's own server; overrides Postgres
 	Network     func(network map[string]any)
-	Permissions map[string]string // added to bridge.permissions
-	CareTeam    []string          // more user localparts invited to every patient room, besides the nurse
+	Permissions map[string]string        // added to bridge.permissions
+	CareTeam    []string                 // more user localparts invited to every patient room, besides the nurse
+	Federation  bool                     // the homeserver federates (named 127.0.0.1:PORT, see testenv.FederationServerName)
+	Config      func(cfg map[string]any) // edits the whole config after everything else
 }
 
 func startStack(t testing.TB, opts stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	serverName := localstack.ServerName
+	if opts.Federation {
+		var err error
+		if serverName, err = testenv.FederationServerName(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	lo := localstack.Options{
-		Dir: t.TempDir(), CarelineBin: carelineBin, Network: opts.Network,
-		CareTeam: []string{"@nurse:" + localstack.ServerName}, Permissions: opts.Permissions,
+		Dir: t.TempDir(), CarelineBin: carelineBin, Network: opts.Network, Config: opts.Config,
+		ServerName: serverName, Federation: opts.Federation,
+		CareTeam: []string{"@nurse:" + serverName}, Permissions: opts.Permissions,
 		// Tests check the logs at the most verbose level, where the Matrix client logs
 		// request bodies; benchmarks log at debug so logging does not skew their numbers.
 		LogLevel: "trace",
 	}
 	for _, member := range opts.CareTeam {
-		lo.CareTeam = append(lo.CareTeam, "@"+member+":"+localstack.ServerName)
+		lo.CareTeam = append(lo.CareTeam, "@"+member+":"+serverName)
 	}
 	if _, bench := t.(*testing.B); bench {
 		lo.LogLevel = "debug"
@@ -86,7 +97,7 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{Stack: ls, t: t, dbDriver: "postgres", dbURI: lo.DatabaseURI}
+	s := &stack{Stack: ls, t: t, dbDriver: "postgres", dbURI: lo.DatabaseURI, bot: id.NewUserID("carelinebot", serverName)}
 	if lo.DatabaseURI == "" {
 		s.dbDriver, s.dbURI = "sqlite3", "file:"+filepath.Join(ls.Dir, "careline.db")+"?mode=ro&_busy_timeout=5000"
 	}

@@ -32,8 +32,8 @@ const (
 	AuthToken    = "0123456789abcdef0123456789abcdef"
 	ClinicNumber = "+15005550006"
 	ClinicName   = "Sunrise Clinic"
-	ServerName   = "careline.test"
-	AdminUser    = "@admin:" + ServerName
+	ServerName   = "careline.test"        // the default Options.ServerName
+	AdminUser    = "@admin:" + ServerName // on the default server; see Stack.AdminUser
 )
 
 // Options choose where things run.
@@ -50,6 +50,13 @@ type Options struct {
 	LogLevel string
 	// Network edits careline's network: config section before start.
 	Network func(network map[string]any)
+	// Config edits the whole config before start, after everything else.
+	Config func(cfg map[string]any)
+	// ServerName is the homeserver's name; default ServerName.
+	ServerName string
+	// Federation lets Dendrite federate with other test homeservers; ServerName must then come
+	// from testenv.FederationServerName.
+	Federation bool
 }
 
 // Stack is a running system.
@@ -62,6 +69,8 @@ type Stack struct {
 	Secret     string
 	Twilio     *twiliofake.Server
 	HS         *testenv.Homeserver
+	ServerName string    // the homeserver's name (Options.ServerName)
+	AdminUser  id.UserID // the clinic admin, "@admin:" + ServerName
 
 	bin          string
 	bridge       *exec.Cmd
@@ -137,12 +146,16 @@ func (s *Stack) run(args ...string) error {
 // Start brings up the fake Twilio, writes careline's config and registration, starts Dendrite
 // with that registration, and starts careline. Close stops everything.
 func Start(ctx context.Context, opts Options) (s *Stack, err error) {
-	s = &Stack{Dir: opts.Dir, bin: opts.CarelineBin, Secret: randomHex(16)}
+	s = &Stack{Dir: opts.Dir, bin: opts.CarelineBin, Secret: randomHex(16), ServerName: opts.ServerName}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
+	if s.ServerName == "" {
+		s.ServerName = ServerName
+	}
+	s.AdminUser = id.NewUserID("admin", s.ServerName)
 	s.ConfigPath = filepath.Join(s.Dir, "config.yaml")
 	s.RegPath = filepath.Join(s.Dir, "registration.yaml")
 	twilioAddr := opts.TwilioAddr
@@ -182,7 +195,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return s, err
 	}
 	err = s.EditConfig(func(cfg map[string]any) {
-		SetPath(cfg, ServerName, "homeserver", "domain")
+		SetPath(cfg, s.ServerName, "homeserver", "domain")
 		SetPath(cfg, "http://127.0.0.1:1", "homeserver", "address") // set once Dendrite runs
 		SetPath(cfg, s.ASURL, "appservice", "address")
 		SetPath(cfg, "127.0.0.1", "appservice", "hostname")
@@ -191,7 +204,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		SetPath(cfg, dbType, "database", "type")
 		SetPath(cfg, dbURI, "database", "uri")
 		SetPath(cfg, s.Secret, "provisioning", "shared_secret")
-		permissions := map[string]any{ServerName: "user", AdminUser: "admin"}
+		permissions := map[string]any{s.ServerName: "user", s.AdminUser.String(): "admin"}
 		for who, level := range opts.Permissions {
 			permissions[who] = level
 		}
@@ -209,6 +222,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		if opts.Network != nil {
 			opts.Network(network)
 		}
+		if opts.Config != nil {
+			opts.Config(cfg)
+		}
 	})
 	if err != nil {
 		return s, err
@@ -217,7 +233,8 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return s, err
 	}
 	s.HS, err = testenv.StartHomeserver(ctx, testenv.HomeserverOptions{
-		ServerName: ServerName, AppServiceConfigs: []string{s.RegPath}, Dir: filepath.Join(s.Dir, "dendrite"),
+		ServerName: s.ServerName, AppServiceConfigs: []string{s.RegPath}, Dir: filepath.Join(s.Dir, "dendrite"),
+		Federation: opts.Federation,
 	})
 	if err != nil {
 		return s, err
@@ -323,7 +340,7 @@ func (s *Stack) SMSURL() string { return s.PublicURL + "/twilio/sms" }
 
 // Provision calls bridgev2's provisioning API as the clinic admin.
 func (s *Stack) Provision(ctx context.Context, method, path string, body any) (int, map[string]any, error) {
-	return s.ProvisionAs(ctx, AdminUser, method, path, body)
+	return s.ProvisionAs(ctx, s.AdminUser.String(), method, path, body)
 }
 
 // ProvisionAs calls bridgev2's provisioning API on behalf of userID, as an integration holding

@@ -76,6 +76,11 @@ func (hs *Homeserver) writeConfig(ctx context.Context) error {
 			return err
 		}
 	}
+	if hs.opts.Federation {
+		if err = hs.enableFederation(cfg); err != nil {
+			return err
+		}
+	}
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err

@@ -27,7 +27,10 @@ type HomeserverOptions struct {
 	AppServiceConfigs []string // appservice registration YAML files (e.g. the bridge's registration.yaml)
 	Dir               string   // config, databases, keys, media and log; default a new temp dir (kept, for its log)
 	Postgres          string   // PostgreSQL connection string for all components; "" = SQLite files in Dir
-	Log               *zerolog.Logger
+	// Federation serves the federation API over TLS so another test homeserver can join this
+	// one's rooms; ServerName must then come from FederationServerName (see federation.go).
+	Federation bool
+	Log        *zerolog.Logger
 }
 
 // Homeserver is a running Dendrite bound to 127.0.0.1.
@@ -134,10 +137,9 @@ func (hs *Homeserver) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(filepath.Join(hs.binDir, "dendrite"),
-		"-config", hs.ConfigPath,
-		"-http-bind-address", hs.addr,
-	) // HTTPS is only served when -tls-cert is given, so nothing else listens.
+	// HTTPS is only served when -tls-cert is given (federation), so nothing else listens.
+	args := append([]string{"-config", hs.ConfigPath, "-http-bind-address", hs.addr}, hs.federationArgs()...)
+	cmd := exec.Command(filepath.Join(hs.binDir, "dendrite"), args...)
 	cmd.Dir = hs.Dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -156,7 +158,10 @@ func (hs *Homeserver) start(ctx context.Context) error {
 	hs.mu.Unlock()
 
 	started := time.Now()
-	if err = hs.waitReady(ctx, exited); err != nil {
+	if err = hs.waitReady(ctx, exited); err == nil {
+		err = hs.waitFederationReady(ctx, exited)
+	}
+	if err != nil {
 		_ = hs.Stop()
 		return fmt.Errorf("%w; tail of %s:\n%s", err, hs.LogPath, hs.LogTail(30))
 	}

@@ -1,0 +1,23 @@
+package testenv
+
+import (
+	"context"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+)
+
+// WaitForMembership waits until the client has seen userID's membership in roomID become
+// membership (e.g. a remote user's join, which arrives over federation).
+func (c *StaffClient) WaitForMembership(ctx context.Context, roomID id.RoomID, userID id.UserID, membership event.Membership) error {
+	_, err := c.WaitForEvent(ctx, func(evt *event.Event) bool {
+		return evt.RoomID == roomID && evt.Type == event.StateMember && evt.GetStateKey() == userID.String() &&
+			evt.Content.AsMember().Membership == membership
+	})
+	return err
+}
+
+// WaitForJoinOf waits until the client has seen userID join roomID.
+func (c *StaffClient) WaitForJoinOf(ctx context.Context, roomID id.RoomID, userID id.UserID) error {
+	return c.WaitForMembership(ctx, roomID, userID, event.MembershipJoin)
+}
