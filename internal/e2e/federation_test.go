@@ -46,7 +46,7 @@ func TestPartnerClinic(t *testing.T) {
 	partnerHS := startFederatingHomeserver(t)
 	strangerHS := startFederatingHomeserver(t)
 	s := startStack(t, stackOptions{
-		Federation:  true,
+		Federation: true,
 		// A partner clinic's server, and one of its users wrongly given the clinic staff's level.
 		Permissions: map[string]string{partnerHS.ServerName: "commands", "@chief:" + partnerHS.ServerName: "user"},
 		Network: func(network map[string]any) {
