@@ -14,6 +14,7 @@ import (
 //	GET  /thread            the conversation
 //	POST /reply             send a message
 //	POST /upload            send a photo or PDF
+//	POST /appointment/answer confirm or cancel an appointment a reminder asked about
 //	GET  /attachment/{id}   download an attachment
 //	POST /signout           end the session
 //	GET  /static/portal.css the stylesheet
@@ -26,6 +27,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /thread", p.withSession(false, p.showThread))
 	mux.HandleFunc("POST /reply", p.withSession(true, p.sendReply))
 	mux.HandleFunc("POST /upload", p.withSession(false, p.upload))
+	mux.HandleFunc("POST /appointment/answer", p.withSession(true, p.answerAppointment))
 	mux.HandleFunc("GET /attachment/{id}", p.withSession(false, p.showAttachment))
 	mux.HandleFunc("POST /signout", p.signOut)
 	mux.HandleFunc("GET /static/portal.css", p.serveCSS)

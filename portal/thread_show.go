@@ -34,6 +34,9 @@ func (p *Portal) showThread(w http.ResponseWriter, r *http.Request, s *session) 
 	case "upload":
 		v.Notice = v.L.T("upload.sent")
 	}
+	if notice := appointmentNotice(v.L, r.URL.Query().Get("appointment")); notice != "" {
+		v.Notice = notice
+	}
 	p.backend.Audit(r.Context(), s.patientID, "portal_view")
 	p.render(w, r, http.StatusOK, "thread", v)
 }
@@ -64,6 +67,7 @@ func (p *Portal) threadView(w http.ResponseWriter, r *http.Request, s *session) 
 	v.Clinic = patient.ClinicName
 	v.CSRF = s.csrf
 	v.UploadHint = v.L.T("upload.hint", v.L.Size(p.cfg.MaxUploadBytes))
+	v.Appointment = p.appointmentCard(ctx, s.patientID, v.L)
 
 	start, end := pageOf(msgs, r.URL.Query().Get("before"))
 	if start > 0 {

@@ -33,11 +33,12 @@ type view struct {
 	Locked  bool
 
 	// thread
-	Messages   []viewMessage
-	Body       string // the reply being written, kept when it could not be sent
-	Earlier    string // URL of the earlier page, if any
-	Later      string // URL of the later page, if any
-	UploadHint string
+	Messages    []viewMessage
+	Body        string // the reply being written, kept when it could not be sent
+	Earlier     string // URL of the earlier page, if any
+	Later       string // URL of the later page, if any
+	UploadHint  string
+	Appointment *viewAppointment // awaiting the patient's answer (appointment_answer.go)
 
 	// simple pages
 	Heading string
