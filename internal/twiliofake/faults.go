@@ -25,6 +25,10 @@ type faultState struct {
 	ratePerSec float64
 	tokens     float64
 	lastRefill time.Time
+
+	// held: status transitions wait for ReleaseStatus (statusgate.go).
+	held  bool
+	gates map[string]chan struct{}
 }
 
 // FailNextSends makes the next f.Times Messages.create calls (all of them

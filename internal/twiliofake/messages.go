@@ -240,7 +240,7 @@ func (s *Server) progress(ctx context.Context, sid string, failCode int) {
 	}
 	for _, status := range steps {
 		select {
-		case <-time.After(s.opts.StatusDelay):
+		case <-s.nextStatus(sid):
 		case <-ctx.Done():
 			return
 		}
