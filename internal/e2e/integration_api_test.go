@@ -324,8 +324,7 @@ func TestIntegrationAPI(t *testing.T) {
 			t.Fatalf("POST: %d %v", status, out)
 		}
 		for {
-			status, _, out = c.do(ctx, "GET", "/api/v1/broadcasts/"+id, token, "", "")
-			if out["done"] == true {
+			if status, _, out = c.do(ctx, "GET", "/api/v1/broadcasts/"+id, token, "", ""); status == 200 && out["done"] == true {
 				break
 			}
 			select {
