@@ -43,6 +43,9 @@ func TestPartnerClinic(t *testing.T) {
 		afterLeave   = "canary-after-leave-e81d"
 		nurseAfter   = "canary-nurse-after-leave-93b7"
 	)
+	// What the partner's server must never hold: the patient's number in any form, their name
+	// (recorded by the nurse before the invite) and what was written before the invite.
+	secrets := []string{patientNumber, "4155550123", "5550123", "555-0123", "Marisol", "Quintanilla", beforeInvite}
 	partnerHS := startFederatingHomeserver(t)
 	strangerHS := startFederatingHomeserver(t)
 	s := startStack(t, stackOptions{
@@ -95,6 +98,8 @@ func TestPartnerClinic(t *testing.T) {
 	}
 	s.send(ctx, s.nurse, room, "!careline consent verbal, at the referral visit")
 	s.botSays(ctx, s.nurse, room, "Consent to plain SMS recorded")
+	s.send(ctx, s.nurse, room, "!careline name Marisol Quintanilla")
+	s.botSays(ctx, s.nurse, room, "Name recorded")
 
 	// Only an administrator invites partners, and only from servers careline admits.
 	s.send(ctx, s.nurse, room, "!careline invite-partner "+partner.UserID.String())
@@ -123,6 +128,16 @@ func TestPartnerClinic(t *testing.T) {
 	}
 	if vis := s.historyVisibility(ctx, room); vis != event.HistoryVisibilityInvited {
 		t.Errorf("the room's history visibility is %q after invite-partner, want invited", vis)
+	}
+	// The room's unencrypted state, as the partner's server serves it to the partner.
+	partnerState := s.roomState(ctx, partner, room)
+	for _, secret := range secrets {
+		if strings.Contains(partnerState, secret) {
+			t.Errorf("the room state on the partner's server contains %q", secret)
+		}
+	}
+	if !strings.Contains(partnerState, "m.room.encryption") || !strings.Contains(partnerState, "0123") {
+		t.Errorf("the partner's server serves no encryption event or masked patient name; the check above saw nothing: %s", partnerState)
 	}
 
 	// The partner reads what is shared from now on: the patient's next text and the nurse's note.
@@ -239,9 +254,8 @@ func TestPartnerClinic(t *testing.T) {
 		}
 	}
 
-	// The partner's server: nothing of the patient's number nor anything written before the
-	// invite, in its databases, media store or log; and the room's state as it serves it.
-	secrets := []string{patientNumber, "4155550123", "5550123", "555-0123", beforeInvite}
+	// The partner's server: nothing of the patient's number, name or anything written before
+	// the invite, in its databases, media store or log.
 	scanned := 0
 	err = filepath.WalkDir(partnerHS.Dir, func(path string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
