@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+
+	"github.com/rs/zerolog"
 
 	"github.com/careline/careline/api"
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
 	"github.com/careline/careline/twilioapi"
+	"github.com/careline/careline/webhookout"
 )
 
 var errNoLogin = &api.Refusal{Status: http.StatusServiceUnavailable,
@@ -95,4 +99,20 @@ func (b *apiBackend) Message(ctx context.Context, messageID string) (*api.Messag
 		out.Status = "queued"
 	}
 	return out, nil
+}
+
+// reportMessageFailed tells the integration, by webhook, that a message it sent through the
+// API was not delivered (the id says so: API messages are "msg_…"). No content, only why.
+func (c *Connector) reportMessageFailed(ctx context.Context, messageID string, errorCode int) {
+	if c.integration == nil || !strings.HasPrefix(messageID, "msg_") {
+		return
+	}
+	reason := "the text could not be delivered to the patient's phone"
+	if errorCode != 0 {
+		reason = fmt.Sprintf("%s (Twilio error %d)", twilioapi.Describe(errorCode), errorCode)
+	}
+	err := c.integration.webhooks.Add(ctx, webhookout.Event{Type: "message.failed", MessageID: messageID, Error: reason})
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Str("message_id", messageID).Msg("Could not queue the message.failed webhook")
+	}
 }

@@ -253,6 +253,7 @@ func (s *sender) fail(ctx context.Context, o *store.Outgoing, code int, reason s
 	}
 	c.audit(ctx, audit.Entry{Actor: "system", Action: "delivery.failed", PatientID: o.PatientID,
 		Detail: fmt.Sprintf("%s %s, error %d", o.Kind, o.MessageID, code)})
+	c.reportMessageFailed(ctx, o.MessageID, code)
 	if code == 21610 {
 		if err := c.Store.SetOptedOut(ctx, o.PatientID, true); err != nil {
 			zerolog.Ctx(ctx).Err(err).Msg("Could not record the opt-out")

@@ -53,6 +53,7 @@ func (cl *Client) applyStatus(ctx context.Context, twilioSID, status string, err
 			Status: event.MessageStatusSuccess, DeliveredTo: deliveredTo, IsCertain: true,
 		}, evt)
 	case "failed", "undelivered":
+		c.reportMessageFailed(ctx, m.ID, errorCode)
 		if errorCode == 21610 {
 			if err := c.Store.SetOptedOut(ctx, m.PatientID, true); err != nil {
 				return err

@@ -316,6 +316,27 @@ func TestIntegrationAPI(t *testing.T) {
 		waitSentTo(ctx, t, s, second, 2)
 	})
 
+	step(t, "a failed message shows in its status and reaches the webhook", func(t *testing.T) {
+		const landline = "+14155550146"
+		s.Twilio.FailDeliveryTo(landline, 30006)
+		status, _, out := c.do(ctx, "POST", "/api/v1/messages", token, "application/json", `{"to":"`+landline+`","body":"Your referral is ready"}`)
+		id, _ := out["id"].(string)
+		if status != 202 {
+			t.Fatalf("POST: %d %v", status, out)
+		}
+		sent := waitSentTo(ctx, t, s, landline, 1)
+		s.Twilio.ReleaseStatus(sent[0].Sid)
+		s.Twilio.ReleaseStatus(sent[0].Sid)
+		c.waitStatus(ctx, token, id, "failed")
+		_, _, out = c.do(ctx, "GET", "/api/v1/messages/"+id, token, "", "")
+		if e, _ := out["error"].(string); !strings.Contains(e, "30006") {
+			t.Fatalf("the error does not say why: %v", out)
+		}
+		if _, err := sink.waitFor(ctx, func(e map[string]any) bool { return e["type"] == "message.failed" && e["message_id"] == id }); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	step(t, "a broadcast skips invalid numbers", func(t *testing.T) {
 		status, _, out := c.do(ctx, "POST", "/api/v1/broadcasts", token, "application/json",
 			`{"template":"closure","to":["+14155550143","not a number"],"params":{"date":"Fri, Dec 25"}}`)
@@ -407,6 +428,11 @@ func TestIntegrationAPI(t *testing.T) {
 			t.Fatalf("PUT %s: %d %v", id, status, out)
 		}
 	}
+	// And one without a practitioner, whose reminder cannot fill {provider}.
+	noProvider := strings.Replace(appointmentJSON(soon, "+14155550147"), `{"actor": {"reference": "Practitioner/7", "display": "Dr. Lee"}, "status": "accepted"},`, "", 1)
+	if status, _, out := c.do(ctx, "PUT", "/fhir/r4/Appointment/visit-noprov", token, "application/fhir+json", noProvider); status != 201 {
+		t.Fatalf("PUT visit-noprov: %d %v", status, out)
+	}
 
 	step(t, "a reminder answered 1 by SMS reaches the room, the Appointment and the webhook", func(t *testing.T) {
 		reminder, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
@@ -491,6 +517,21 @@ func TestIntegrationAPI(t *testing.T) {
 			return e["type"] == "appointment.declined" && e["appointment_id"] == "visit-portal" && e["answered_via"] == "portal"
 		}); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	step(t, "a reminder whose template needs a value the appointment lacks is not sent; staff are told", func(t *testing.T) {
+		if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
+			return m.Notice && strings.Contains(m.Body, "visit-noprov") && strings.Contains(m.Body, "was not sent") && strings.Contains(m.Body, "provider")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(sentTo(s, "+14155550147")); n != 0 {
+			t.Fatalf("%d texts went to the patient", n)
+		}
+		_, _, out := c.do(ctx, "GET", "/fhir/r4/Appointment/visit-noprov", token, "", "")
+		if got := reminderTimes(out); len(got) != 2 || !strings.HasPrefix(got[0], "not_sent@") {
+			t.Fatalf("reminders %v", got)
 		}
 	})
 
