@@ -61,7 +61,8 @@ FUZZ_TARGETS := \
 	./portal/:FuzzCSRFField:15000 \
 	./portal/:FuzzThreadPaging:4000 \
 	./portal/locale/:FuzzNegotiate:150000 \
-	./audit/:FuzzCanonicalEncoding:80000
+	./audit/:FuzzCanonicalEncoding:80000 \
+	./fhir/:FuzzParseAppointment:60000
 fuzz:
 	@for target in $(FUZZ_TARGETS); do \
 		rest=$${target#*:}; pkg=$${target%%:*}; name=$${rest%%:*}; execs=$$(( $${rest##*:} * $(FUZZSCALE) )); \
