@@ -12,6 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
+
+	"github.com/careline/careline/internal/pgtest"
 )
 
 func TestAppendVerifyIntact(t *testing.T) {
@@ -281,7 +283,7 @@ func TestConcurrentAppends(t *testing.T) {
 		})
 	}
 	t.Run("postgres", func(t *testing.T) {
-		uri := newPostgresURI(t)
+		uri := pgtest.NewDatabase(t, "careline_audit_test")
 		run(t, func() *dbutil.Database { return openURI(t, uri, "postgres") })
 	})
 }

@@ -2,21 +2,17 @@ package audit
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
+
+	"github.com/careline/careline/internal/pgtest"
 )
 
 var testKey = KeyFromSecret("a test identity key that is long enough to use")
@@ -48,47 +44,9 @@ func openURI(tb testing.TB, uri, dialect string) *dbutil.Database {
 	return db
 }
 
-func postgresURL() string {
-	if u := os.Getenv("CARELINE_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// newPostgresURI creates a database that is dropped when the test ends, and returns its URI.
-func newPostgresURI(tb testing.TB) string {
-	tb.Helper()
-	admin, err := sql.Open("postgres", postgresURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err = admin.PingContext(ctx); err != nil {
-		_ = admin.Close()
-		tb.Fatalf("PostgreSQL is part of what is tested and is not reachable at %s (set CARELINE_TEST_POSTGRES): %v", postgresURL(), err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "careline_audit_test_" + hex.EncodeToString(b[:])
-	if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
-		tb.Fatal(err)
-	}
-	// Registered first, so it runs after the connections opened later are closed.
-	tb.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-			tb.Errorf("dropping %s: %v", name, err)
-		}
-		_ = admin.Close()
-	})
-	u, _ := url.Parse(postgresURL())
-	u.Path = "/" + name
-	return u.String()
-}
-
 func openPostgres(tb testing.TB) *dbutil.Database {
 	tb.Helper()
-	return openURI(tb, newPostgresURI(tb), "postgres")
+	return pgtest.Open(tb, "careline_audit_test")
 }
 
 // clock is a settable time source.

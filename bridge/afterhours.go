@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/careline/careline/audit"
+	"github.com/careline/careline/store"
 	"github.com/careline/careline/template"
 )
 
@@ -15,7 +16,7 @@ import (
 // the after-hours auto-reply, and the reminder of scheduled sends still pending.
 // Keywords (STOP, HELP, START…) start neither.
 func (c *Connector) afterPatientText(ctx context.Context, cl *Client, patientID, body string) {
-	if classifyKeyword(body) != noKeyword {
+	if classifyKeyword(body) != store.KeywordNone {
 		return
 	}
 	c.remindScheduled(ctx, cl, patientID)

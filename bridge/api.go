@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"net/http"
-	"sort"
 
 	"github.com/careline/careline/api"
 	"github.com/careline/careline/apitoken"
@@ -65,19 +64,16 @@ func (c *Connector) registerAPI(mux *http.ServeMux) {
 	c.integration.server.Register(mux)
 }
 
-// apiClient is the clinic login the API sends through: the first connected number.
+// apiClient is the clinic login the API sends through: the connected number that sorts first.
 func (c *Connector) apiClient() *Client {
-	c.clientsLock.RLock()
-	defer c.clientsLock.RUnlock()
-	numbers := make([]string, 0, len(c.clients))
-	for number := range c.clients {
-		numbers = append(numbers, number)
+	var first *Client
+	for _, login := range c.Bridge.GetAllCachedUserLogins() {
+		cl, ok := login.Client.(*Client)
+		if ok && (first == nil || cl.meta.PhoneNumber < first.meta.PhoneNumber) {
+			first = cl
+		}
 	}
-	if len(numbers) == 0 {
-		return nil
-	}
-	sort.Strings(numbers)
-	return c.clients[numbers[0]]
+	return first
 }
 
 // apiBackend is what the integration API and the reminder loop may ask of careline.

@@ -52,11 +52,8 @@ func (b *apiBackend) SendMessage(ctx context.Context, integration, messageID str
 		return nil, api.Refuse(`"mode": "plain" needs the patient's recorded consent to plain texting (staff record it with !careline consent), or a template marked sensitive: false; send it as "secure" instead`)
 	}
 	if patient == nil {
-		if err = c.Store.EnsurePatient(ctx, patientID, string(cl.login.ID), number); err != nil {
+		if patient, err = c.Store.GetOrCreatePatient(ctx, patientID, string(cl.login.ID), number); err != nil {
 			return nil, err
-		}
-		if patient, err = c.Store.GetPatient(ctx, patientID); err != nil || patient == nil {
-			return nil, errors.Join(errors.New("the patient record was not created"), err)
 		}
 	}
 	roomID, err := cl.sendSystemMessage(ctx, patient, &systemMessage{
@@ -85,7 +82,7 @@ func (b *apiBackend) Message(ctx context.Context, messageID string) (*api.Messag
 		out.Status, out.Error = "refused", errOptedOut.Error()
 	case m.Status == "failed" || m.Status == "undelivered" || m.Status == "canceled":
 		out.Status = "failed"
-		out.Error = deliveryFailure(m, m.ErrorCode)
+		out.Error = deliveryFailure(m.Channel, m.ErrorCode, "")
 		if m.ErrorCode != 0 {
 			out.Error = fmt.Sprintf("%s (Twilio error %d)", twilioapi.Describe(m.ErrorCode), m.ErrorCode)
 		}

@@ -30,7 +30,7 @@ func (b *apiBackend) PatientID(ctx context.Context, number, firstName, lastName 
 		return "", api.Refuse(err.Error())
 	}
 	patientID := c.patientID(cl.login.ID, e164)
-	if err = c.Store.EnsurePatient(ctx, patientID, string(cl.login.ID), e164); err != nil {
+	if _, err = c.Store.GetOrCreatePatient(ctx, patientID, string(cl.login.ID), e164); err != nil {
 		return "", err
 	}
 	return patientID, nil

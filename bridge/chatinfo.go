@@ -14,12 +14,22 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/phone"
+	"github.com/careline/careline/store"
 )
 
 // patientName is the masked name shown for a patient in room names and ghost profiles.
 func (c *Connector) patientName(ctx context.Context, patientID string) string {
+	p, err := c.Store.GetPatient(ctx, patientID)
+	if err != nil {
+		p = nil
+	}
+	return c.nameOf(p)
+}
+
+// nameOf is patientName for a patient already read.
+func (c *Connector) nameOf(p *store.Patient) string {
 	last4 := "????"
-	if p, err := c.Store.GetPatient(ctx, patientID); err == nil && p != nil {
+	if p != nil {
 		last4 = phone.Last4(p.Phone)
 	}
 	return strings.ReplaceAll(c.Config.Privacy.PatientName, "{last4}", last4)
@@ -52,6 +62,9 @@ func (cl *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*brid
 // or they never receive that message's keys.
 func (cl *Client) ensureRoom(ctx context.Context, portal *bridgev2.Portal) error {
 	c := cl.connector
+	if _, done := c.roomsSetUp.Load(portal.PortalKey); done {
+		return nil // every message after the first: no lock
+	}
 	c.roomSetupLock.Lock()
 	defer c.roomSetupLock.Unlock()
 	if portal.MXID == "" {
@@ -65,6 +78,7 @@ func (cl *Client) ensureRoom(ctx context.Context, portal *bridgev2.Portal) error
 	}
 	meta := portal.Metadata.(*PortalMetadata)
 	if meta.RoomSetUp {
+		c.roomsSetUp.Store(portal.PortalKey, struct{}{})
 		return nil
 	}
 	// The relay first: a care team member who joins at once can write straight away.
@@ -80,6 +94,7 @@ func (cl *Client) ensureRoom(ctx context.Context, portal *bridgev2.Portal) error
 	if err := portal.Save(ctx); err != nil {
 		return err
 	}
+	c.roomsSetUp.Store(portal.PortalKey, struct{}{})
 	zerolog.Ctx(ctx).Info().Stringer("room_id", portal.MXID).Int("care_team", len(c.Config.CareTeam)).
 		Msg("Patient room set up")
 	return nil

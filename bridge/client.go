@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -21,7 +22,9 @@ type Client struct {
 	login     *bridgev2.UserLogin
 	meta      *UserLoginMetadata
 	twilio    *twilioapi.Client
-	sender    *sender
+
+	senderLock sync.Mutex
+	sender     *sender // nil while disconnected
 }
 
 var (
@@ -42,49 +45,50 @@ func (c *Connector) LoadUserLogin(ctx context.Context, login *bridgev2.UserLogin
 	if err != nil {
 		return err
 	}
-	client := &Client{connector: c, login: login, meta: meta, twilio: tw}
-	login.Client = client
-	c.clientsLock.Lock()
-	c.clients[meta.PhoneNumber] = client
-	c.clientsLock.Unlock()
+	login.Client = &Client{connector: c, login: login, meta: meta, twilio: tw}
 	return nil
 }
 
-// clientForNumber finds the login that owns a clinic number, for webhooks.
-func (c *Connector) clientForNumber(e164 string) *Client {
-	c.clientsLock.RLock()
-	defer c.clientsLock.RUnlock()
-	return c.clients[e164]
-}
-
-func (c *Connector) clientForLogin(loginID networkid.UserLoginID) *Client {
-	login := c.Bridge.GetCachedUserLoginByID(loginID)
-	if login == nil {
+// clientForLogin finds a clinic login by id, loading it if bridgev2 has not yet.
+func (c *Connector) clientForLogin(ctx context.Context, loginID networkid.UserLoginID) *Client {
+	login, err := c.Bridge.GetExistingUserLoginByID(ctx, loginID)
+	if err != nil || login == nil {
 		return nil
 	}
 	client, _ := login.Client.(*Client)
 	return client
 }
 
-// Connect starts the login's outbox sender; incoming texts arrive by webhook.
+// Connect starts the login's outbox sender and, with network.twilio.configure_webhooks,
+// points the number's incoming-SMS webhook at careline again (the public URL may have
+// changed since login); incoming texts arrive by webhook.
 func (cl *Client) Connect(ctx context.Context) {
-	if cl.sender == nil {
-		cl.startSender()
+	cl.startSender()
+	if cl.connector.Config.Twilio.ConfigureWebhooks && cl.meta.NumberSID != "" {
+		if err := cl.twilio.SetSMSURL(cl.meta.NumberSID, cl.connector.smsWebhookURL(cl.login.ID)); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not point the number's SMS webhook at careline; texts may not arrive")
+			cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateTransientDisconnect,
+				Error: "twilio-webhook", Message: "Could not set the number's SMS webhook at Twilio: " + err.Error()})
+			return
+		}
 	}
 	cl.login.BridgeState.Send(status.BridgeState{StateEvent: status.StateConnected})
 }
 
-// Disconnect stops the sender after the text it is handing to Twilio, if any.
+// Disconnect stops the sender after the texts it is handing to Twilio, if any. When the
+// bridge is stopping, it is also the first sign of it: stop taking webhooks now.
 func (cl *Client) Disconnect() {
+	if cl.connector.Bridge != nil && cl.connector.Bridge.IsStopping() {
+		cl.connector.beginShutdown()
+	}
 	cl.stopSender()
 }
 
 func (cl *Client) IsLoggedIn() bool { return true }
 
+// LogoutRemote: the login is deleted; its sender must not keep texting patients.
 func (cl *Client) LogoutRemote(ctx context.Context) {
-	cl.connector.clientsLock.Lock()
-	delete(cl.connector.clients, cl.meta.PhoneNumber)
-	cl.connector.clientsLock.Unlock()
+	cl.stopSender()
 	zerolog.Ctx(ctx).Info().Str("login_id", string(cl.login.ID)).Msg("Clinic Twilio number disconnected")
 	cl.connector.audit(ctx, audit.Entry{Actor: cl.login.UserMXID.String(), Action: "logout",
 		Detail: "Twilio number " + phone.Mask(cl.meta.PhoneNumber) + " disconnected"})

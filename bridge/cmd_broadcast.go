@@ -27,12 +27,9 @@ func (c *Connector) commandClient(ce *commands.Event) *Client {
 			return cl
 		}
 	}
-	c.clientsLock.RLock()
-	defer c.clientsLock.RUnlock()
-	if len(c.clients) == 1 {
-		for _, cl := range c.clients {
-			return cl
-		}
+	if logins := c.Bridge.GetAllCachedUserLogins(); len(logins) == 1 {
+		cl, _ := logins[0].Client.(*Client)
+		return cl
 	}
 	return nil
 }
@@ -131,7 +128,7 @@ func (c *Connector) cmdBroadcast(ce *commands.Event) {
 // prepareBroadcastTarget settles what it can without sending: a bad number, an opted-out
 // patient; otherwise it records the patient and opens their room (slow, idempotent).
 func (c *Connector) prepareBroadcastTarget(ctx context.Context, b *broadcast.Broadcast, t *broadcast.Target) error {
-	cl := c.clientForLogin(networkid.UserLoginID(b.LoginID))
+	cl := c.clientForLogin(ctx, networkid.UserLoginID(b.LoginID))
 	if cl == nil {
 		return errors.New("the clinic login is not connected")
 	}
@@ -141,7 +138,7 @@ func (c *Connector) prepareBroadcastTarget(ctx context.Context, b *broadcast.Bro
 		return nil
 	}
 	t.PatientID = c.patientID(cl.login.ID, number)
-	if err = c.Store.EnsurePatient(ctx, t.PatientID, b.LoginID, number); err != nil {
+	if _, err = c.Store.GetOrCreatePatient(ctx, t.PatientID, b.LoginID, number); err != nil {
 		return err
 	}
 	p, err := c.Store.GetPatient(ctx, t.PatientID)
@@ -162,7 +159,7 @@ func (c *Connector) prepareBroadcastTarget(ctx context.Context, b *broadcast.Bro
 // deliverBroadcastTarget renders the template for one patient and queues it, inside the
 // transaction that records the target as sent.
 func (c *Connector) deliverBroadcastTarget(ctx context.Context, b *broadcast.Broadcast, t *broadcast.Target) error {
-	cl := c.clientForLogin(networkid.UserLoginID(b.LoginID))
+	cl := c.clientForLogin(ctx, networkid.UserLoginID(b.LoginID))
 	if cl == nil {
 		return errors.New("the clinic login is not connected")
 	}
@@ -216,7 +213,7 @@ func (c *Connector) afterBroadcastTarget(ctx context.Context, b *broadcast.Broad
 	if t.State != broadcast.Sent {
 		return
 	}
-	cl := c.clientForLogin(networkid.UserLoginID(b.LoginID))
+	cl := c.clientForLogin(ctx, networkid.UserLoginID(b.LoginID))
 	if cl == nil {
 		return
 	}

@@ -187,7 +187,7 @@ func (c *Connector) cmdUnschedule(ce *commands.Event) {
 // deliverScheduled hands a due send to the outbox, inside the transaction that finishes it.
 // The patient's opt-out and consent are read now, not when it was scheduled.
 func (c *Connector) deliverScheduled(ctx context.Context, send *schedule.Send) (schedule.Outcome, error) {
-	cl := c.clientForLogin(networkid.UserLoginID(send.LoginID))
+	cl := c.clientForLogin(ctx, networkid.UserLoginID(send.LoginID))
 	if cl == nil {
 		return schedule.Outcome{}, errors.New("the clinic login is not connected yet")
 	}
@@ -235,7 +235,7 @@ func (c *Connector) deliverScheduled(ctx context.Context, send *schedule.Send) (
 
 // afterScheduled wakes the outbox and tells the room what happened to the send.
 func (c *Connector) afterScheduled(ctx context.Context, send *schedule.Send, outcome schedule.Outcome) {
-	cl := c.clientForLogin(networkid.UserLoginID(send.LoginID))
+	cl := c.clientForLogin(ctx, networkid.UserLoginID(send.LoginID))
 	if cl != nil {
 		cl.wakeSender()
 	}

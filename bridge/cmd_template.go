@@ -64,7 +64,7 @@ func (c *Connector) cmdTemplate(ce *commands.Event) {
 		ce.Reply("Nothing was sent: the patient replied STOP and has opted out of texts. Call the patient, or ask them to text START.")
 		return
 	}
-	cl := c.clientForLogin(networkid.UserLoginID(p.LoginID))
+	cl := c.clientForLogin(ce.Ctx, networkid.UserLoginID(p.LoginID))
 	if cl == nil {
 		ce.Reply("Nothing was sent: the clinic's number is not connected.")
 		return
@@ -94,7 +94,7 @@ func (c *Connector) cmdTemplate(ce *commands.Event) {
 		return
 	}
 	cl.wakeSender()
-	c.audit(ce.Ctx, audit.Entry{Actor: ce.User.MXID.String(), Action: "template.sent", PatientID: p.ID, Channel: m.Channel,
+	c.audit(ce.Ctx, audit.Entry{Actor: ce.User.MXID.String(), Action: "template.sent", PatientID: p.ID, Channel: string(m.Channel),
 		Detail: fmt.Sprintf("template %s, message %s, %s", t.Name, m.ID, mode)})
 }
 

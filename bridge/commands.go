@@ -137,7 +137,7 @@ func (c *Connector) cmdUnlock(ce *commands.Event) {
 	if p == nil {
 		return
 	}
-	if err := c.Portal.Unlock(ce.Ctx, p.ID); err != nil {
+	if err := c.Web.Unlock(ce.Ctx, p.ID); err != nil {
 		ce.Reply("Could not unlock the portal: %v", err)
 		return
 	}
@@ -182,7 +182,7 @@ func (c *Connector) cmdPatientStatus(ce *commands.Event) {
 	} else {
 		lines = append(lines, fmt.Sprintf("Plain SMS consent: recorded by %s on %s (%s).", p.Consent.By, p.Consent.At.Format(time.DateOnly), p.Consent.How))
 	}
-	if locked, err := c.Portal.Locked(ce.Ctx, p.ID); err == nil && locked {
+	if locked, err := c.Web.Locked(ce.Ctx, p.ID); err == nil && locked {
 		lines = append(lines, "Portal: locked after too many wrong codes; `unlock` after confirming who they are.")
 	} else {
 		lines = append(lines, "Portal: not locked.")

@@ -5,8 +5,13 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
 
 	"maunium.net/go/mautrix/bridgev2"
 
@@ -23,16 +28,18 @@ type Connector struct {
 	Config config.Network
 	Store  *store.Store
 	Seal   *atrest.Keyring
-	Portal *portal.Portal
-	Audit  *audit.Log
+	// Web is the patient portal (the web page patients read and answer in); not to be
+	// confused with bridgev2's portals, the rooms.
+	Web   *portal.Portal
+	Audit *audit.Log
 
-	server *http.Server
-	inbox  *inbox
-
-	clientsLock sync.RWMutex
-	clients     map[string]*Client // by clinic number (E.164)
+	server       *http.Server
+	inbox        *inbox
+	shuttingDown atomic.Bool
+	shutdownOnce sync.Once
 
 	roomSetupLock sync.Mutex
+	roomsSetUp    sync.Map // networkid.PortalKey → struct{}, rooms whose care team is in
 	stopRetention context.CancelFunc
 	wf            workflows
 	integration   *integration // the EHR API, appointments and reminders (api.go)
@@ -46,65 +53,86 @@ var (
 
 func (c *Connector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
-	c.clients = make(map[string]*Client)
-	// The durable inbox marks a webhook done only when bridgev2 reports the event handled,
-	// which it does only when portal events are processed synchronously.
-	br.Config.PortalEventBuffer = 0
 	// The keyring is needed as soon as the provisioning API answers, which is before Start.
-	// ValidateConfig already refused a bad key, so an error here cannot happen in practice.
+	// mxmain validated the config (ValidateConfig) before Init, so a failure here is a bug:
+	// fail loudly rather than run half initialised.
 	var err error
-	if c.Seal, err = c.Config.Keyring(); err == nil {
-		c.Store = store.New(br.DB.Database, c.Seal, br.Log.With().Str("db_section", "careline").Logger())
+	if c.Seal, err = c.Config.Keyring(); err != nil {
+		br.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Invalid network.privacy storage key")
+		os.Exit(11)
 	}
-	if len(c.Config.Privacy.IdentityKey) >= 32 {
-		c.Audit = audit.New(br.DB.Database, audit.KeyFromSecret(c.Config.Privacy.IdentityKey), br.Log.With().Str("db_section", "careline_audit").Logger())
+	if len(c.Config.Privacy.IdentityKey) < 32 {
+		br.Log.WithLevel(zerolog.FatalLevel).Msg("network.privacy.identity_key is not set")
+		os.Exit(11)
 	}
+	c.Store = store.New(br.DB.Database, c.Seal, br.Log.With().Str("db_section", "careline").Logger())
+	c.Audit = audit.New(br.DB.Database, audit.KeyFromSecret(c.Config.Privacy.IdentityKey), br.Log.With().Str("db_section", "careline_audit").Logger())
+}
+
+// backgroundCtx is the bridge's background context, for work that outlives a request.
+func (c *Connector) backgroundCtx() context.Context {
+	if c.Bridge != nil && c.Bridge.BackgroundCtx != nil {
+		return c.Bridge.BackgroundCtx
+	}
+	return context.Background()
 }
 
 func (c *Connector) Start(ctx context.Context) error {
-	if c.Store == nil || c.Audit == nil {
-		return c.Config.Validate()
+	// The durable inbox marks a webhook done only when bridgev2 reports the event handled,
+	// which it does only when portal events are processed synchronously.
+	if c.Bridge.Config.PortalEventBuffer != 0 {
+		return errors.New("bridge.portal_event_buffer must be 0 for careline: the inbox needs to know a message reached its room")
 	}
-	err := c.Store.Upgrade(ctx)
-	if err == nil {
-		err = c.Audit.Upgrade(ctx)
-	}
-	if err != nil {
+	if err := c.Store.Upgrade(ctx); err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline"}
 	}
+	if err := c.Audit.Upgrade(ctx); err != nil {
+		return bridgev2.DBUpgradeError{Err: err, Section: "careline_audit"}
+	}
 	c.auditSettings(ctx)
-	if err = c.startPortal(ctx); err != nil {
+	if err := c.startPortal(ctx); err != nil {
 		return err
 	}
-	if err = c.startWorkflows(ctx); err != nil {
+	if err := c.startWorkflows(ctx); err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline_workflows"}
 	}
-	if err = c.startIntegration(ctx); err != nil {
+	if err := c.startIntegration(ctx); err != nil {
 		return err
 	}
 	c.registerCommands()
 	c.watchInvites()
 	c.inbox = newInbox(c)
-	if err = c.startHTTP(ctx); err != nil {
+	if err := c.startHTTP(ctx); err != nil {
 		return err
 	}
 	c.inbox.start()
-	retentionCtx, cancel := context.WithCancel(c.Bridge.Log.With().Str("component", "retention").Logger().WithContext(context.Background()))
+	retentionCtx, cancel := context.WithCancel(c.Bridge.Log.With().Str("component", "retention").Logger().WithContext(c.backgroundCtx()))
 	c.stopRetention = cancel
 	go c.runRetention(retentionCtx)
 	return nil
 }
 
+// beginShutdown stops taking webhooks and portal posts (they get a 503, which Twilio retries)
+// and lets the inbox finish the messages it holds while the Matrix side still runs. bridgev2
+// disconnects every login first thing when it stops, so the first Disconnect calls this.
+func (c *Connector) beginShutdown() {
+	c.shutdownOnce.Do(func() {
+		c.shuttingDown.Store(true)
+		if c.inbox != nil {
+			c.inbox.stop()
+		}
+	})
+}
+
+// Stop runs after bridgev2 stopped the Matrix side.
 func (c *Connector) Stop() {
+	c.beginShutdown()
 	if c.stopRetention != nil {
 		c.stopRetention()
 	}
 	c.stopHTTP()
 	c.stopWorkflows()
 	c.stopIntegration()
-	if c.inbox != nil {
-		c.inbox.stop()
-	}
 }
 
 func (c *Connector) GetName() bridgev2.BridgeName {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/matrix"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
@@ -20,16 +21,19 @@ const recentEventsChecked = 100
 // alreadyInRoom reports whether a patient's message reached its room although careline
 // crashed before recording it: first in bridgev2's records, then in the room's recent
 // history (decrypted by the bridge bot).
-func (c *Connector) alreadyInRoom(ctx context.Context, client *Client, patientID, messageID string) (bool, error) {
+//
+// The homeserver round trip is the window: a message handed to the homeserver that accepted
+// it while careline died (or the connection broke) is in the room but not in bridgev2's
+// records, and only the room itself can tell.
+func (c *Connector) alreadyInRoom(ctx context.Context, client *Client, portal *bridgev2.Portal, messageID string) (bool, error) {
 	part, err := c.Bridge.DB.Message.GetFirstPartByID(ctx, client.login.ID, networkid.MessageID(messageID))
 	if err != nil {
 		return false, err
 	} else if part != nil {
 		return true, nil
 	}
-	portal, err := c.Bridge.GetPortalByKey(ctx, portalKey(client.login.ID, patientID))
-	if err != nil || portal.MXID == "" {
-		return false, err
+	if portal.MXID == "" {
+		return false, nil
 	}
 	mc, ok := c.Bridge.Matrix.(*matrix.Connector)
 	if !ok {

@@ -52,6 +52,11 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	if !patient.OptedOutAt.IsZero() {
 		return nil, refuse("the patient replied STOP and has opted out of texts; nothing was sent. Call the patient, or ask them to text START")
 	}
+	// Any sender's texts reach the room, but careline texts back only numbers that can
+	// receive a text (the reason names the last four digits only).
+	if _, err := phone.Normalize(patient.Phone, ""); err != nil {
+		return nil, refuse(fmt.Sprintf("careline cannot text this patient back: %v. Nothing was sent; call the patient", err))
+	}
 	body, markedPlain := strings.CutPrefix(msg.Content.Body, plainMarker)
 	attachments, err := cl.downloadStaffFile(ctx, msg)
 	if err != nil {
@@ -77,12 +82,12 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		RoomID:      msg.Portal.MXID,
 		EventID:     msg.Event.ID,
 		MXSender:    msg.Event.Sender,
-		Status:      "queued",
+		Status:      store.StatusQueued,
 		Attachments: attachments,
 	}
 	text := m.SenderName + ": " + body
 	if mode == config.ModeSecure {
-		link, err := c.Portal.CreateLink(ctx, patient.ID)
+		link, err := c.Web.CreateLink(ctx, patient.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -101,7 +106,8 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	if err != nil {
 		return nil, err
 	}
-	c.audit(ctx, audit.Entry{Actor: msg.Event.Sender.String(), Action: "message.sent", PatientID: patient.ID, Channel: channel,
+	cl.wakeSender() // after the commit, or the sender may look before the text is there
+	c.audit(ctx, audit.Entry{Actor: msg.Event.Sender.String(), Action: "message.sent", PatientID: patient.ID, Channel: string(channel),
 		Detail: fmt.Sprintf("message %s, %d attachments", m.ID, len(attachments))})
 	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("mode", mode).Str("patient", phone.Mask(patient.Phone)).
 		Msg("Staff message queued for the patient")

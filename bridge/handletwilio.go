@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
@@ -15,119 +17,214 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/careline/careline/audit"
-	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
 	"github.com/careline/careline/token"
+	"github.com/careline/careline/twilioapi"
 )
 
-// deliverInbound brings one stored SMS/MMS into the patient's room, exactly once: bridgev2
-// drops a MessageSid it already bridged, and the inbox keeps the message until this succeeds.
-func (c *Connector) deliverInbound(ctx context.Context, in *store.Inbound) {
-	log := zerolog.Ctx(ctx).With().Str("message_sid", in.MessageSID).Str("patient_id", in.PatientID).Logger()
+// deliverInbound brings one stored patient message into its room, exactly once: bridgev2
+// drops a message id it already bridged, and the inbox keeps the message until this succeeds
+// or the retry period ends, when staff are told.
+func (c *Connector) deliverInbound(ctx context.Context, item *inboxItem) {
+	in := item.in
+	log := zerolog.Ctx(ctx).With().Str("message_id", in.MessageID).Str("patient_id", in.PatientID).
+		Str("channel", string(in.Channel)).Logger()
 	ctx = log.WithContext(ctx)
-	err := c.bridgeInbound(ctx, in)
+	err := c.bridgeInbound(ctx, item)
 	if err == nil {
-		err = c.Store.MarkInboundBridged(ctx, in.MessageSID)
+		err = c.Store.MarkInboundBridged(ctx, in.MessageID)
 	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		log.Warn().Err(err).Int("attempt", in.Attempts+1).Msg("Incoming SMS not in its room yet; will retry")
-		if markErr := c.Store.MarkInboundFailed(ctx, in.MessageSID, err.Error()); markErr != nil {
-			log.Err(markErr).Msg("Could not record the failed attempt")
-		}
+	if err == nil {
+		log.Debug().Msg("Incoming message bridged")
 		return
 	}
-	log.Debug().Msg("Incoming SMS bridged")
+	if ctx.Err() != nil {
+		return // stopping: the message stays stored for the next start
+	}
+	attempt := in.Attempts + 1
+	var permanent *permanentError
+	if errors.As(err, &permanent) || time.Since(in.ReceivedAt) >= c.Config.Twilio.GiveUpAfter {
+		c.giveUpInbound(ctx, item, err)
+		return
+	}
+	delay := inboxBackoff(attempt)
+	log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("Incoming message not in its room yet; will retry")
+	if markErr := c.Store.RetryInbound(ctx, in.MessageID, time.Now().Add(delay), err.Error()); markErr != nil {
+		log.Err(markErr).Msg("Could not record the failed attempt")
+	}
 }
 
-func (c *Connector) bridgeInbound(ctx context.Context, in *store.Inbound) error {
-	client := c.clientForLogin(networkid.UserLoginID(in.LoginID))
+// permanentError is a failure no retry can fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// giveUpInbound records that a message will not reach its room and tells staff, in the room
+// if there is one, else in the management room of whoever connected the number.
+func (c *Connector) giveUpInbound(ctx context.Context, item *inboxItem, cause error) {
+	in := item.in
+	log := zerolog.Ctx(ctx)
+	log.Error().Err(cause).Int("attempts", in.Attempts+1).Msg("Gave up bringing an incoming message into its room")
+	if err := c.Store.GiveUpInbound(ctx, in.MessageID, cause.Error()); err != nil {
+		log.Err(err).Msg("Could not record giving up an incoming message")
+		return
+	}
+	c.audit(ctx, audit.Entry{Actor: "system", Action: "message.undeliverable", PatientID: in.PatientID,
+		Channel: string(in.Channel), TwilioSID: smsSID(in), Detail: cause.Error()})
+	notice := fmt.Sprintf("⚠️ A message %s sent by %s at %s could not be put in this room (%v). careline stopped trying; ask the patient to send it again or call them.",
+		c.patientName(ctx, in.PatientID), channelWords(in.Channel), in.ReceivedAt.UTC().Format("2006-01-02 15:04 MST"), cause)
+	client := item.client
 	if client == nil {
-		return errors.New("the clinic login this message arrived through is not connected")
+		client = c.clientForLogin(ctx, networkid.UserLoginID(in.LoginID))
 	}
-	from, err := phone.Normalize(in.Params.Get("From"), "")
-	if err != nil {
-		return err
+	if client == nil {
+		return
 	}
-	if err = c.Store.EnsurePatient(ctx, in.PatientID, in.LoginID, from); err != nil {
-		return err
+	if portal, err := c.Bridge.GetExistingPortalByKey(ctx, portalKey(client.login.ID, in.PatientID)); err == nil && portal != nil && portal.MXID != "" {
+		c.sendNotice(ctx, portal, notice, "")
+		return
 	}
-	patient, err := c.Store.GetPatient(ctx, in.PatientID)
-	if err != nil {
-		return err
+	if user := client.login.User; user != nil && user.ManagementRoom != "" {
+		if _, err := c.Bridge.Bot.SendMessage(ctx, user.ManagementRoom, event.EventMessage,
+			&event.Content{Parsed: &event.MessageEventContent{MsgType: event.MsgNotice, Body: notice}}, nil); err != nil {
+			log.Err(err).Msg("Could not tell staff about an undeliverable message")
+		}
 	}
-	attachments, mediaURLs, err := client.fetchMedia(ctx, in)
-	if err != nil {
-		return err
+}
+
+func channelWords(ch store.Channel) string {
+	if ch == store.ChannelPortal {
+		return "in the portal"
 	}
-	msg := &store.Message{
-		ID:          in.MessageSID,
-		PatientID:   in.PatientID,
-		FromPatient: true,
-		Channel:     store.ChannelSMS,
-		Body:        in.Params.Get("Body"),
-		TwilioSID:   in.MessageSID,
-		Status:      "received",
-		Attachments: attachments,
+	return "by text"
+}
+
+func smsSID(in *store.Inbound) string {
+	if in.Channel == store.ChannelSMS {
+		return in.MessageID
 	}
-	if err = c.Store.SaveMessage(ctx, msg); err != nil {
-		return err
+	return ""
+}
+
+// bridgeInbound puts the message in the room, then runs what follows it: keywords, the audit
+// entry, deleting media at Twilio. Each of those is idempotent and runs on a retry too, even
+// when the message turns out to be in the room already.
+func (c *Connector) bridgeInbound(ctx context.Context, item *inboxItem) error {
+	in := item.in
+	client := item.client
+	if client == nil {
+		if client = c.clientForLogin(ctx, networkid.UserLoginID(in.LoginID)); client == nil {
+			return errors.New("the clinic login this message arrived through is not connected")
+		}
 	}
-	if in.WasSending {
-		// An earlier attempt may have put the message in the room just before a crash.
-		found, err := c.alreadyInRoom(ctx, client, msg.PatientID, msg.ID)
+	patient := item.patient
+	if patient == nil {
+		var err error
+		if patient, err = c.Store.GetPatient(ctx, in.PatientID); err != nil {
+			return err
+		} else if patient == nil {
+			return &permanentError{errors.New("the patient's record was deleted")}
+		}
+	}
+	var (
+		msg         *store.Message
+		attachments []*store.Attachment
+		fetched     []store.MediaRef
+		err         error
+	)
+	switch in.Channel {
+	case store.ChannelSMS:
+		var missing []int
+		attachments, fetched, missing, err = client.fetchMedia(ctx, in)
 		if err != nil {
 			return err
 		}
-		if found {
-			zerolog.Ctx(ctx).Info().Msg("Message was already in its room before a restart; not sending it again")
-			return nil
+		msg = &store.Message{
+			ID: in.MessageID, PatientID: in.PatientID, FromPatient: true, Channel: store.ChannelSMS,
+			Body: in.Body + missingMediaNote(missing), TwilioSID: in.MessageID, Status: store.StatusPending,
+			CreatedAt: in.ReceivedAt, Attachments: attachments,
 		}
+		if err = c.Store.SaveMessage(ctx, msg); err != nil {
+			return err
+		}
+	case store.ChannelPortal:
+		if msg, err = c.Store.GetMessage(ctx, in.MessageID); err != nil {
+			return err
+		} else if msg == nil {
+			return &permanentError{errors.New("the portal message was deleted")}
+		}
+		if attachments, err = c.Store.MessageAttachments(ctx, msg.ID); err != nil {
+			return err
+		}
+	default:
+		return &permanentError{fmt.Errorf("unknown channel %q", in.Channel)}
 	}
-	if err = c.Store.MarkInboundSending(ctx, in.MessageSID); err != nil {
-		return err
-	}
-	if err = c.queuePatientMessage(ctx, client, msg, attachments); err != nil {
-		return err
-	}
-	// Keywords act once the message is in the room. A retry after a crash repeats the
-	// opt-out or opt-in harmlessly; it may send a HELP reply twice.
-	notice, err := client.applyKeyword(ctx, patient, msg.Body)
+	portal, err := c.Bridge.GetPortalByKey(ctx, portalKey(client.login.ID, msg.PatientID))
 	if err != nil {
 		return err
 	}
-	if notice != "" {
-		if portal, err := c.Bridge.GetPortalByKey(ctx, portalKey(client.login.ID, msg.PatientID)); err == nil && portal.MXID != "" {
+	inRoom := false
+	if in.WasSending {
+		// An earlier attempt may have put the message in the room just before a crash.
+		if inRoom, err = c.alreadyInRoom(ctx, client, portal, msg.ID); err != nil {
+			return err
+		}
+	}
+	if !inRoom {
+		if err = c.Store.MarkInboundSending(ctx, in.MessageID); err != nil {
+			return err
+		}
+		if err = c.queuePatientMessage(ctx, client, portal, msg, attachments); err != nil {
+			return err
+		}
+	} else {
+		zerolog.Ctx(ctx).Info().Msg("Message was already in its room before a restart; not sending it again")
+	}
+	if in.Channel == store.ChannelSMS {
+		notice, err := client.applyKeyword(ctx, patient, msg.ID, in.Body)
+		if err != nil {
+			return err
+		}
+		if notice != "" && portal.MXID != "" {
 			c.sendNotice(ctx, portal, notice, "")
 		}
 	}
 	// A reply of exactly 1 or 2 answers the newest appointment reminder awaiting one; an
 	// answer gets no after-hours reply (SPEC: appointment replies).
-	if !c.answerReminder(ctx, msg.PatientID, msg.Body, store.ChannelSMS) {
+	if in.Channel == store.ChannelSMS && !c.answerReminder(ctx, msg.PatientID, in.Body, string(store.ChannelSMS)) {
 		// Audited after the workflows it starts (auto-reply), so the trail orders them.
-		c.afterPatientText(ctx, client, msg.PatientID, msg.Body)
+		c.afterPatientText(ctx, client, msg.PatientID, in.Body)
 	}
 	c.audit(ctx, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
-		Channel: store.ChannelSMS, TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(attachments))})
-	for _, u := range mediaURLs {
+		Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(attachments))})
+	for _, ref := range fetched {
 		// Twilio keeps media until deleted; careline has its own sealed copy now.
-		if err := client.twilio.DeleteMedia(in.MessageSID, u); err != nil {
+		if err := client.twilio.DeleteMedia(in.MessageID, ref.URL); err != nil && !mediaGone(err) {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not delete media from Twilio; it stays in the Twilio console")
 		}
 	}
 	return nil
 }
 
+// missingMediaNote tells staff, in the message itself, about attachments Twilio no longer had.
+func missingMediaNote(missing []int) string {
+	if len(missing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("\n[%d attachment(s) of this message were deleted at Twilio before careline could fetch them]", len(missing))
+}
+
+// mediaGone reports a media URL Twilio answers 404 or 410 for: deleted, never coming back.
+func mediaGone(err error) bool {
+	var twErr *twilioapi.Error
+	return errors.As(err, &twErr) && (twErr.Status == http.StatusNotFound || twErr.Status == http.StatusGone || twErr.Code == 20404)
+}
+
 // queuePatientMessage puts a message from the patient (by SMS or from the portal) into the
 // room as the patient's ghost, creating and setting up the room first.
-func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, msg *store.Message, attachments []*store.Attachment) error {
-	portal, err := c.Bridge.GetPortalByKey(ctx, portalKey(client.login.ID, msg.PatientID))
-	if err != nil {
-		return err
-	}
-	if err = client.ensureRoom(ctx, portal); err != nil {
+func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, portal *bridgev2.Portal, msg *store.Message, attachments []*store.Attachment) error {
+	if err := client.ensureRoom(ctx, portal); err != nil {
 		return err
 	}
 	result := c.Bridge.QueueRemoteEvent(client.login, &simplevent.Message[*store.Message]{
@@ -138,7 +235,7 @@ func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, msg
 			Sender:       bridgev2.EventSender{Sender: networkid.UserID(msg.PatientID)},
 			Timestamp:    msg.CreatedAt,
 			LogContext: func(lc zerolog.Context) zerolog.Context {
-				return lc.Str("message_id", msg.ID).Str("channel", msg.Channel)
+				return lc.Str("message_id", msg.ID).Str("channel", string(msg.Channel))
 			},
 		},
 		Data: msg,
@@ -207,28 +304,31 @@ func msgTypeFor(contentType string) event.MessageType {
 	return event.MsgFile
 }
 
-// fetchMedia downloads an MMS's attachments with the account's credentials.
-func (cl *Client) fetchMedia(ctx context.Context, in *store.Inbound) ([]*store.Attachment, []string, error) {
-	var attachments []*store.Attachment
-	var urls []string
-	for _, ref := range mediaRefs(in.Params) {
+// fetchMedia downloads an MMS's attachments with the account's credentials. Media Twilio no
+// longer has (deleted already, e.g. by an earlier attempt) are listed as missing rather than
+// retried forever; any other failure is returned, to retry.
+func (cl *Client) fetchMedia(ctx context.Context, in *store.Inbound) (attachments []*store.Attachment, fetched []store.MediaRef, missing []int, err error) {
+	for _, ref := range in.Media {
 		contentType, data, err := cl.twilio.FetchMedia(ctx, ref.URL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("attachment %d: %w", ref.Index+1, err)
+		if mediaGone(err) {
+			missing = append(missing, ref.Index)
+			continue
+		} else if err != nil {
+			return nil, nil, nil, fmt.Errorf("attachment %d: %w", ref.Index+1, err)
 		}
 		if contentType == "" {
 			contentType = ref.ContentType
 		}
 		attachments = append(attachments, &store.Attachment{
-			ID:          in.MessageSID + "-" + strconv.Itoa(ref.Index),
+			ID:          in.MessageID + "-" + strconv.Itoa(ref.Index),
 			FileName:    fileNameFor(ref.Index, contentType),
 			ContentType: contentType,
 			Size:        int64(len(data)),
 			Data:        data,
 		})
-		urls = append(urls, ref.URL)
+		fetched = append(fetched, ref)
 	}
-	return attachments, urls, nil
+	return attachments, fetched, missing, nil
 }
 
 func fileNameFor(i int, contentType string) string {

@@ -8,19 +8,19 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/hlog"
 )
 
 // startHTTP opens the public listener: Twilio webhooks and the patient portal. It is separate
 // from the appservice port so only it needs to face the internet (through a reverse proxy).
+// /twilio/{login}/voice is reserved for missed-call webhooks.
 func (c *Connector) startHTTP(ctx context.Context) error {
 	log := c.Bridge.Log.With().Str("component", "public http").Logger()
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /twilio/sms", c.handleSMSWebhook)
-	mux.HandleFunc("POST /twilio/status", c.handleStatusWebhook)
+	mux.HandleFunc("POST /twilio/{login}/sms", c.handleSMSWebhook)
+	mux.HandleFunc("POST /twilio/{login}/status/{outbox}", c.handleStatusWebhook)
 	c.registerAPI(mux)
-	mux.Handle("/", c.Portal.Handler())
+	mux.Handle("/", c.whileAccepting(c.Web.Handler()))
 	c.server = &http.Server{
 		Handler:           hlog.NewHandler(log)(mux),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -28,7 +28,7 @@ func (c *Connector) startHTTP(ctx context.Context) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return log.WithContext(context.Background()) },
+		BaseContext:       func(net.Listener) context.Context { return log.WithContext(c.backgroundCtx()) },
 	}
 	listener, err := net.Listen("tcp", c.Config.HTTP.Listen)
 	if err != nil {
@@ -43,6 +43,26 @@ func (c *Connector) startHTTP(ctx context.Context) error {
 	return nil
 }
 
+// accepting answers 503 once shutdown began: Twilio retries a 503, and a patient's browser
+// shows it, while a message accepted now could no longer reach its room.
+func (c *Connector) accepting(w http.ResponseWriter) bool {
+	if c.shuttingDown.Load() || c.Bridge.IsStopping() {
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "careline is restarting; try again in a moment.", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
+func (c *Connector) whileAccepting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.accepting(w) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// stopHTTP waits for requests in flight (each either stored what it took or refused it).
 func (c *Connector) stopHTTP() {
 	if c.server == nil {
 		return
@@ -50,9 +70,6 @@ func (c *Connector) stopHTTP() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.server.Shutdown(ctx); err != nil {
-		zerolog.Ctx(ctx).Err(err).Msg("Public HTTP listener did not shut down cleanly")
+		c.Bridge.Log.Err(err).Msg("Public HTTP listener did not shut down cleanly")
 	}
 }
-
-func (c *Connector) smsWebhookURL() string    { return c.Config.PublicURL() + "/twilio/sms" }
-func (c *Connector) statusWebhookURL() string { return c.Config.PublicURL() + "/twilio/status" }

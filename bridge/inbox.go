@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"hash/fnv"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -15,26 +16,40 @@ const (
 	inboxShards      = 8
 	inboxShardBuffer = 1024
 	inboxSweepEvery  = 2 * time.Second
+	// inboxMaxBackoff caps the wait between attempts of a message that cannot reach its room.
+	inboxMaxBackoff = 5 * time.Minute
 )
 
-// inbox moves stored webhooks into their rooms. Messages of one patient go through one shard,
-// so they arrive in order; different patients proceed in parallel. A periodic sweep picks up
-// whatever a crash, an outage or a full queue left behind.
+// inboxItem is a stored message from a patient with what the webhook or portal already
+// knows, so the worker does not read it again. patient and client may be nil (a sweep).
+type inboxItem struct {
+	in      *store.Inbound
+	patient *store.Patient
+	client  *Client
+}
+
+// inbox moves stored patient messages (SMS webhooks and portal posts) into their rooms.
+// Messages of one patient go through one shard, so they arrive in order; different patients
+// proceed in parallel. A periodic sweep picks up whatever a crash, an outage or a full queue
+// left behind, and retries failures with backoff until network.twilio.give_up_after.
 type inbox struct {
 	c        *Connector
-	shards   []chan *store.Inbound
-	inFlight sync.Map // message SID → struct{}
+	shards   []chan *inboxItem
+	inFlight sync.Map // message id → struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	stopOnce sync.Once
 }
 
 func newInbox(c *Connector) *inbox {
 	log := c.Bridge.Log.With().Str("component", "inbox").Logger()
-	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	// Not the bridge's background context: bridgev2 cancels that only after the Matrix side
+	// stopped, and the inbox must stop (and finish what it holds) before then.
+	ctx, cancel := context.WithCancel(log.WithContext(context.WithoutCancel(c.Bridge.BackgroundCtx)))
 	ib := &inbox{c: c, ctx: ctx, cancel: cancel}
 	for range inboxShards {
-		ib.shards = append(ib.shards, make(chan *store.Inbound, inboxShardBuffer))
+		ib.shards = append(ib.shards, make(chan *inboxItem, inboxShardBuffer))
 	}
 	return ib
 }
@@ -50,34 +65,36 @@ func (ib *inbox) start() {
 
 // stop lets in-flight messages finish; unfinished ones stay stored for the next start.
 func (ib *inbox) stop() {
-	ib.cancel()
-	ib.wg.Wait()
+	ib.stopOnce.Do(func() {
+		ib.cancel()
+		ib.wg.Wait()
+	})
 }
 
 // enqueue hands a stored message to its patient's shard, unless it is already being handled.
 // When the shard is full the message waits for the next sweep.
-func (ib *inbox) enqueue(in *store.Inbound) {
-	if _, busy := ib.inFlight.LoadOrStore(in.MessageSID, struct{}{}); busy {
+func (ib *inbox) enqueue(item *inboxItem) {
+	if _, busy := ib.inFlight.LoadOrStore(item.in.MessageID, struct{}{}); busy {
 		return
 	}
 	h := fnv.New32a()
-	h.Write([]byte(in.PatientID))
+	h.Write([]byte(item.in.PatientID))
 	select {
-	case ib.shards[h.Sum32()%inboxShards] <- in:
+	case ib.shards[h.Sum32()%inboxShards] <- item:
 	default:
-		ib.inFlight.Delete(in.MessageSID)
+		ib.inFlight.Delete(item.in.MessageID)
 	}
 }
 
-func (ib *inbox) work(shard chan *store.Inbound) {
+func (ib *inbox) work(shard chan *inboxItem) {
 	defer ib.wg.Done()
 	for {
 		select {
 		case <-ib.ctx.Done():
 			return
-		case in := <-shard:
-			ib.c.deliverInbound(ib.ctx, in)
-			ib.inFlight.Delete(in.MessageSID)
+		case item := <-shard:
+			ib.c.deliverInbound(ib.ctx, item)
+			ib.inFlight.Delete(item.in.MessageID)
 		}
 	}
 }
@@ -87,12 +104,12 @@ func (ib *inbox) sweep() {
 	ticker := time.NewTicker(inboxSweepEvery)
 	defer ticker.Stop()
 	for {
-		pending, err := ib.c.Store.PendingInbound(ib.ctx, inboxShards*inboxShardBuffer/2)
+		due, err := ib.c.Store.DueInbound(ib.ctx, inboxShards*inboxShardBuffer/2)
 		if err != nil && ib.ctx.Err() == nil {
 			zerolog.Ctx(ib.ctx).Err(err).Msg("Could not list stored incoming messages; will retry")
 		}
-		for _, in := range pending {
-			ib.enqueue(in)
+		for _, in := range due {
+			ib.enqueue(&inboxItem{in: in})
 		}
 		select {
 		case <-ib.ctx.Done():
@@ -100,4 +117,14 @@ func (ib *inbox) sweep() {
 		case <-ticker.C:
 		}
 	}
+}
+
+// inboxBackoff is the wait before attempt n+1 of an incoming message: exponential from the
+// sweep interval, capped, with jitter so messages held by one outage do not all retry at once.
+func inboxBackoff(attempt int) time.Duration {
+	d := inboxMaxBackoff
+	if attempt < 20 {
+		d = min(inboxSweepEvery<<max(attempt-1, 0), inboxMaxBackoff)
+	}
+	return d/2 + rand.N(d/2+1)
 }

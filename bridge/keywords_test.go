@@ -1,18 +1,22 @@
 package bridge
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/careline/careline/store"
+)
 
 func TestClassifyKeyword(t *testing.T) {
-	cases := map[string]keyword{
-		"STOP": keywordOptOut, " stop ": keywordOptOut, "Unsubscribe": keywordOptOut, "optout": keywordOptOut,
-		"STOPALL": keywordOptOut, "cancel": keywordOptOut, "END": keywordOptOut, "quit": keywordOptOut, "revoke": keywordOptOut,
-		"START": keywordOptIn, "unstop": keywordOptIn, "yes": keywordOptIn,
-		"HELP": keywordHelp, "info\n": keywordHelp,
-		"please stop calling": noKeyword, "STOP!": noKeyword, "yes please": noKeyword, "": noKeyword, "helpful": noKeyword,
+	cases := map[string]store.Keyword{
+		"STOP": store.KeywordOptOut, " stop ": store.KeywordOptOut, "Unsubscribe": store.KeywordOptOut, "optout": store.KeywordOptOut,
+		"STOPALL": store.KeywordOptOut, "cancel": store.KeywordOptOut, "END": store.KeywordOptOut, "quit": store.KeywordOptOut, "revoke": store.KeywordOptOut,
+		"START": store.KeywordOptIn, "unstop": store.KeywordOptIn, "yes": store.KeywordOptIn,
+		"HELP": store.KeywordHelp, "info\n": store.KeywordHelp,
+		"please stop calling": store.KeywordNone, "STOP!": store.KeywordNone, "yes please": store.KeywordNone, "": store.KeywordNone, "helpful": store.KeywordNone,
 	}
 	for body, want := range cases {
 		if got := classifyKeyword(body); got != want {
-			t.Errorf("classifyKeyword(%q) = %d, want %d", body, got, want)
+			t.Errorf("classifyKeyword(%q) = %q, want %q", body, got, want)
 		}
 	}
 }

@@ -97,7 +97,7 @@ func (l *twilioLogin) submit(ctx context.Context, input map[string]string) (*bri
 	}
 	loginID := makeLoginID(accountSID, number)
 	if c.Config.Twilio.ConfigureWebhooks {
-		if err = tw.SetSMSURL(num.SID, c.smsWebhookURL()); err != nil {
+		if err = tw.SetSMSURL(num.SID, c.smsWebhookURL(loginID)); err != nil {
 			return nil, fmt.Errorf("could not point the number's SMS webhook at careline: %w", err)
 		}
 	}
@@ -118,7 +118,7 @@ func (l *twilioLogin) submit(ctx context.Context, input map[string]string) (*bri
 	}
 	c.audit(ctx, audit.Entry{Actor: l.user.MXID.String(), Action: "login", Detail: "Twilio number " + phone.Mask(number)})
 	// bridgev2 connects logins itself only at startup.
-	login.Client.Connect(login.Log.WithContext(context.Background()))
+	login.Client.Connect(login.Log.WithContext(c.backgroundCtx()))
 	zerolog.Ctx(ctx).Info().Str("login_id", string(loginID)).Str("clinic_number", phone.Mask(number)).
 		Bool("webhook_configured", c.Config.Twilio.ConfigureWebhooks).Msg("Clinic Twilio number connected")
 	return &bridgev2.LoginStep{

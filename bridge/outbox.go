@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/bridgev2"
-	"maunium.net/go/mautrix/event"
 
 	"github.com/careline/careline/audit"
-	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
 	"github.com/careline/careline/twilioapi"
 )
@@ -23,6 +21,8 @@ const (
 	maxBackoff      = 5 * time.Minute
 	// idlePoll bounds how long the sender sleeps without a wake-up, as a safety net.
 	idlePoll = 5 * time.Second
+	// claimBatch is how many due texts the sender claims per database round trip.
+	claimBatch = 32
 )
 
 // sender drains one login's outbox: in order per patient, codes first, at most
@@ -38,26 +38,39 @@ type sender struct {
 	unsettled bool
 }
 
+// startSender starts the login's sender unless it runs already.
 func (cl *Client) startSender() {
+	cl.senderLock.Lock()
+	defer cl.senderLock.Unlock()
+	if cl.sender != nil {
+		return
+	}
 	log := cl.login.Log.With().Str("component", "outbox").Logger()
-	ctx, cancel := context.WithCancel(log.WithContext(context.Background()))
+	ctx, cancel := context.WithCancel(log.WithContext(cl.connector.backgroundCtx()))
 	s := &sender{cl: cl, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), unsettled: true}
 	cl.sender = s
 	go s.run(ctx)
 }
 
-// stopSender lets the text being sent finish; the rest waits in the database.
+// stopSender lets the texts being sent finish; the rest waits in the database.
 func (cl *Client) stopSender() {
-	if cl.sender != nil {
-		cl.sender.cancel()
-		<-cl.sender.done
-		cl.sender = nil
+	cl.senderLock.Lock()
+	s := cl.sender
+	cl.sender = nil
+	cl.senderLock.Unlock()
+	if s != nil {
+		s.cancel()
+		<-s.done
 	}
 }
 
-// wakeSender tells the sender there is something new to send.
+// wakeSender tells the sender there is something new to send. Call it after the
+// transaction that queued the text committed, or the sender may not see the text yet.
 func (cl *Client) wakeSender() {
-	if s := cl.sender; s != nil {
+	cl.senderLock.Lock()
+	s := cl.sender
+	cl.senderLock.Unlock()
+	if s != nil {
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -77,7 +90,7 @@ func (s *sender) run(ctx context.Context) {
 			}
 			s.unsettled = false
 		}
-		o, err := s.cl.connector.Store.NextDue(ctx, string(s.cl.login.ID))
+		texts, err := s.cl.connector.Store.ClaimDue(ctx, string(s.cl.login.ID), s.batchSize())
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Err(err).Msg("Could not read the outbox; will retry")
@@ -85,17 +98,64 @@ func (s *sender) run(ctx context.Context) {
 			s.sleep(ctx, time.Second)
 			continue
 		}
-		if o == nil {
+		if len(texts) == 0 {
 			s.sleep(ctx, s.untilNextDue(ctx))
 			continue
 		}
+		s.sendAll(ctx, texts)
+	}
+}
+
+// batchSize claims no more texts than the rate limit lets go out in about a second, so a
+// claimed text does not sit "sending" for long.
+func (s *sender) batchSize() int {
+	return max(1, min(claimBatch, int(s.cl.connector.Config.Twilio.MessagesPerSecond)))
+}
+
+// sendConcurrency is how many claimed texts are handed to Twilio at once: they belong to
+// different patients (ClaimDue never claims two of one patient), so order is kept.
+const sendConcurrency = 4
+
+// sendAll hands claimed texts to Twilio within the rate limit and records every outcome in
+// one transaction.
+func (s *sender) sendAll(ctx context.Context, texts []*store.Outgoing) {
+	outcomes := make([]store.Outcome, len(texts))
+	interval := time.Duration(float64(time.Second) / s.cl.connector.Config.Twilio.MessagesPerSecond)
+	slots := make(chan struct{}, sendConcurrency)
+	var wg sync.WaitGroup
+	for i, o := range texts {
 		if wait := time.Until(s.next); wait > 0 {
+			// Wake-ups do not shorten a rate-limit wait; a stop ends it, and the texts not
+			// yet handed to Twilio go back to the queue.
 			if !s.sleepUninterrupted(ctx, wait) {
-				return
+				for j := i; j < len(texts); j++ {
+					outcomes[j] = store.Outcome{Text: texts[j], RetryAt: time.Now(), Error: "careline stopped"}
+				}
+				break
 			}
 		}
-		s.next = time.Now().Add(time.Duration(float64(time.Second) / s.cl.connector.Config.Twilio.MessagesPerSecond))
-		s.send(ctx, o)
+		s.next = time.Now().Add(interval)
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			outcomes[i] = s.send(ctx, o)
+		}()
+	}
+	wg.Wait()
+	ctx = context.WithoutCancel(ctx)
+	if err := s.cl.connector.Store.RecordOutcomes(ctx, outcomes); err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Could not record what Twilio answered; the texts will be reconciled")
+		s.unsettled = true
+		return
+	}
+	for _, oc := range outcomes {
+		switch {
+		case oc.SID != "":
+			zerolog.Ctx(ctx).Debug().Int64("outbox_seq", oc.Text.Seq).Str("twilio_sid", oc.SID).Msg("Text accepted by Twilio")
+		case oc.Failed:
+			s.cl.connector.textFailed(ctx, oc.Text, oc.ErrorCode, oc.Error)
+		}
 	}
 }
 
@@ -143,20 +203,19 @@ func (s *sender) reconcile(ctx context.Context) error {
 		if err != nil {
 			return err
 		} else if patient == nil {
-			if err = c.Store.MarkOutboxFailed(ctx, o, 0, "no such patient"); err != nil {
+			if err = c.Store.MarkOutboxFailed(ctx, o, 0, "the patient's record was deleted"); err != nil {
 				return err
 			}
 			continue
 		}
-		found, err := s.cl.twilio.FindSent(s.outgoing(o, patient), o.CreatedAt)
+		o.To = patient.Phone
+		found, err := s.cl.twilio.FindSent(s.outgoing(o), o.CreatedAt)
 		if err != nil {
 			return err
 		}
 		if found != nil {
 			zerolog.Ctx(ctx).Info().Int64("outbox_seq", o.Seq).Str("twilio_sid", found.SID).Msg("Text interrupted by a restart had reached Twilio; not sending it again")
-			if err = c.Store.MarkOutboxSent(ctx, o, found.SID, found.Status); err == nil {
-				s.applyEarlyStatuses(ctx, found.SID)
-			}
+			err = c.Store.MarkOutboxSent(ctx, o, found.SID, store.MessageStatus(found.Status))
 		} else {
 			zerolog.Ctx(ctx).Info().Int64("outbox_seq", o.Seq).Msg("Text interrupted by a restart never reached Twilio; sending it again")
 			err = c.Store.Retry(ctx, o.Seq, time.Now(), "interrupted by a restart")
@@ -168,93 +227,62 @@ func (s *sender) reconcile(ctx context.Context) error {
 	return nil
 }
 
-func (s *sender) outgoing(o *store.Outgoing, patient *store.Patient) twilioapi.Outgoing {
+func (s *sender) outgoing(o *store.Outgoing) twilioapi.Outgoing {
 	out := twilioapi.Outgoing{
 		From:                s.cl.meta.PhoneNumber,
 		MessagingServiceSID: s.cl.meta.MessagingServiceSID,
-		To:                  patient.Phone,
+		To:                  o.To,
 		Body:                o.Body,
 	}
 	if o.StatusCallback {
-		out.StatusCallback = s.cl.connector.statusWebhookURL()
+		out.StatusCallback = s.cl.connector.statusWebhookURL(s.cl.login.ID, o.Seq)
 	}
 	return out
 }
 
-func (s *sender) send(ctx context.Context, o *store.Outgoing) {
-	c := s.cl.connector
-	log := zerolog.Ctx(ctx).With().Int64("outbox_seq", o.Seq).Str("kind", o.Kind).Str("message_id", o.MessageID).Logger()
-	ctx = log.WithContext(ctx)
-	patient, err := c.Store.GetPatient(ctx, o.PatientID)
-	if err != nil {
-		log.Err(err).Msg("Could not read the patient for a text; will retry")
-		_ = c.Store.Retry(ctx, o.Seq, time.Now().Add(time.Second), "database error")
-		return
+// send hands one claimed text to Twilio and says what to record.
+func (s *sender) send(ctx context.Context, o *store.Outgoing) store.Outcome {
+	switch {
+	case o.PatientGone:
+		return store.Outcome{Text: o, Failed: true, Error: "the patient's record was deleted"}
+	case o.PatientOptedOut:
+		return store.Outcome{Text: o, Failed: true, ErrorCode: twilioapi.CodeOptedOut, Error: twilioapi.Describe(twilioapi.CodeOptedOut)}
 	}
-	if patient == nil || !patient.OptedOutAt.IsZero() {
-		s.fail(ctx, o, 21610, "the patient replied STOP and has opted out of texts")
-		return
-	}
-	if err = c.Store.MarkSending(ctx, o.Seq); err != nil {
-		log.Err(err).Msg("Could not mark a text as sending; will retry")
-		return
-	}
-	// A stop between here and recording the outcome is settled by reconcile on restart.
-	sent, err := s.cl.twilio.Send(s.outgoing(o, patient))
+	sent, err := s.cl.twilio.Send(s.outgoing(o))
 	if err == nil {
-		if err = c.Store.MarkOutboxSent(context.WithoutCancel(ctx), o, sent.SID, sent.Status); err != nil {
-			log.Err(err).Str("twilio_sid", sent.SID).Msg("Twilio accepted a text but careline could not record it; it will be reconciled")
-			s.unsettled = true
-		} else {
-			log.Debug().Str("twilio_sid", sent.SID).Str("patient", phone.Mask(patient.Phone)).Msg("Text accepted by Twilio")
-			s.applyEarlyStatuses(ctx, sent.SID)
-		}
-		return
+		return store.Outcome{Text: o, SID: sent.SID, Status: store.MessageStatus(sent.Status)}
 	}
-	var twErr *twilioapi.Error
-	temporary := !errors.As(err, &twErr) || twErr.Temporary()
-	giveUp := o.GiveUpAt
-	if temporary && time.Now().Before(giveUp) {
-		delay := backoff(o.Attempts + 1)
-		log.Warn().Err(err).Int("attempt", o.Attempts+1).Dur("retry_in", delay).Msg("Twilio did not take a text; will retry")
-		if err := c.Store.Retry(context.WithoutCancel(ctx), o.Seq, time.Now().Add(delay), err.Error()); err != nil {
-			log.Err(err).Msg("Could not schedule the retry")
-			s.unsettled = true
-		}
-		return
-	}
-	code := 0
-	if twErr != nil {
-		code = twErr.Code
+	log := zerolog.Ctx(ctx).With().Int64("outbox_seq", o.Seq).Str("kind", string(o.Kind)).Logger()
+	temporary, code := classifySendError(err)
+	if temporary && time.Now().Before(o.GiveUpAt) {
+		delay := backoff(o.Attempts)
+		log.Warn().Err(err).Int("attempt", o.Attempts).Dur("retry_in", delay).Msg("Twilio did not take a text; will retry")
+		return store.Outcome{Text: o, RetryAt: time.Now().Add(delay), Error: err.Error()}
 	}
 	reason := err.Error()
 	if temporary {
 		reason = fmt.Sprintf("Twilio did not accept it for %s (%v)", o.GiveUpAt.Sub(o.CreatedAt).Round(time.Minute), err)
 	}
-	s.fail(ctx, o, code, reason)
+	return store.Outcome{Text: o, Failed: true, ErrorCode: code, Error: reason}
 }
 
-// applyEarlyStatuses applies delivery statuses Twilio posted before the SID was recorded.
-// A failure here loses only the notification, not the text; it is logged for the admin.
-func (s *sender) applyEarlyStatuses(ctx context.Context, twilioSID string) {
-	if err := s.cl.applyEarlyStatuses(context.WithoutCancel(ctx), twilioSID); err != nil {
-		zerolog.Ctx(ctx).Err(err).Str("twilio_sid", twilioSID).Msg("Could not apply a delivery status that arrived early")
+// classifySendError says whether a failed send may succeed later, and Twilio's error code.
+func classifySendError(err error) (temporary bool, code int) {
+	var twErr *twilioapi.Error
+	if !errors.As(err, &twErr) {
+		return true, 0 // not even an answer: Twilio may be back soon
 	}
+	return twErr.Temporary(), twErr.Code
 }
 
-// fail records a text that will not be sent and tells the staff member who wrote it.
-func (s *sender) fail(ctx context.Context, o *store.Outgoing, code int, reason string) {
-	c := s.cl.connector
-	ctx = context.WithoutCancel(ctx)
-	zerolog.Ctx(ctx).Warn().Int("error_code", code).Str("reason", reason).Msg("Text not delivered")
-	if err := c.Store.MarkOutboxFailed(ctx, o, code, reason); err != nil {
-		zerolog.Ctx(ctx).Err(err).Msg("Could not record a failed text")
-		s.unsettled = true
-	}
+// textFailed tells the staff member who wrote a text that it will not be sent, and records
+// an opt-out Twilio reported.
+func (c *Connector) textFailed(ctx context.Context, o *store.Outgoing, code int, reason string) {
+	zerolog.Ctx(ctx).Warn().Int64("outbox_seq", o.Seq).Int("error_code", code).Str("reason", reason).Msg("Text not delivered")
 	c.audit(ctx, audit.Entry{Actor: "system", Action: "delivery.failed", PatientID: o.PatientID,
 		Detail: fmt.Sprintf("%s %s, error %d", o.Kind, o.MessageID, code)})
 	c.reportMessageFailed(ctx, o.MessageID, code)
-	if code == 21610 {
+	if code == twilioapi.CodeOptedOut {
 		if err := c.Store.SetOptedOut(ctx, o.PatientID, true); err != nil {
 			zerolog.Ctx(ctx).Err(err).Msg("Could not record the opt-out")
 		}
@@ -263,15 +291,10 @@ func (s *sender) fail(ctx context.Context, o *store.Outgoing, code int, reason s
 		return
 	}
 	m, err := c.Store.GetMessage(ctx, o.MessageID)
-	if err != nil || m == nil || m.RoomID == "" {
+	if err != nil || m == nil {
 		return
 	}
-	c.Bridge.Matrix.SendMessageStatus(ctx, &bridgev2.MessageStatus{
-		Status: event.MessageStatusFail, ErrorReason: event.MessageStatusNetworkError, Message: "not delivered: " + reason, IsCertain: true,
-	}, &bridgev2.MessageStatusEventInfo{RoomID: m.RoomID, SourceEventID: m.EventID, Sender: m.MXSender, EventType: event.EventMessage})
-	if portal, err := c.Bridge.GetPortalByMXID(ctx, m.RoomID); err == nil && portal != nil {
-		c.sendNotice(ctx, portal, "⚠️ Not delivered: "+reason+".", m.EventID)
-	}
+	c.tellStaffNotDelivered(ctx, m, deliveryFailure(m.Channel, code, reason))
 }
 
 // backoff is exponential from 1 s, capped at 5 min, with jitter so retries after an outage
@@ -279,12 +302,13 @@ func (s *sender) fail(ctx context.Context, o *store.Outgoing, code int, reason s
 func backoff(attempt int) time.Duration {
 	d := maxBackoff
 	if attempt < 10 {
-		d = min(time.Second<<(attempt-1), maxBackoff)
+		d = min(time.Second<<max(attempt-1, 0), maxBackoff)
 	}
 	return d/2 + rand.N(d/2+1)
 }
 
-// enqueue puts a text in the login's outbox and wakes its sender.
+// enqueue puts a text in the login's outbox. It does not wake the sender: callers do, with
+// wakeSender, once the transaction the text was written in has committed.
 func (cl *Client) enqueue(ctx context.Context, o *store.Outgoing) error {
 	o.LoginID = string(cl.login.ID)
 	giveUp := cl.connector.Config.Twilio.GiveUpAfter
@@ -292,9 +316,5 @@ func (cl *Client) enqueue(ctx context.Context, o *store.Outgoing) error {
 		giveUp = codeGiveUpAfter
 	}
 	o.GiveUpAt = time.Now().Add(giveUp)
-	if err := cl.connector.Store.Enqueue(ctx, o); err != nil {
-		return err
-	}
-	cl.wakeSender()
-	return nil
+	return cl.connector.Store.Enqueue(ctx, o)
 }

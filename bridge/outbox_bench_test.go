@@ -75,7 +75,7 @@ func benchmarkOutboxDrain(b *testing.B, dialect, uri string) {
 		twilio:    tw,
 	}
 	for i := range patients {
-		if err = st.EnsurePatient(ctx, fmt.Sprintf("p%d", i), "bench", fmt.Sprintf("+1415555%04d", i)); err != nil {
+		if _, err = st.GetOrCreatePatient(ctx, fmt.Sprintf("p%d", i), "bench", fmt.Sprintf("+1415555%04d", i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -88,6 +88,7 @@ func benchmarkOutboxDrain(b *testing.B, dialect, uri string) {
 	b.ResetTimer()
 	start := time.Now()
 	cl.startSender()
+	cl.wakeSender()
 	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	sent, err := fake.WaitForSent(waitCtx, b.N)

@@ -33,7 +33,7 @@ func (c *Connector) startPortal(ctx context.Context) error {
 	if err = p.Upgrade(ctx); err != nil {
 		return err
 	}
-	c.Portal = p
+	c.Web = p
 	return nil
 }
 
@@ -75,6 +75,15 @@ func (b *portalBackend) Thread(ctx context.Context, patientID string) ([]portal.
 			SentAt:      m.CreatedAt,
 			Withdrawn:   !m.WithdrawnAt.IsZero(),
 			Expired:     m.Expired,
+			Read:        !m.ReadAt.IsZero(),
+		}
+		if m.FromPatient {
+			switch {
+			case m.Status == store.StatusPending:
+				pm.State = portal.StateSending
+			case m.Status.Failed():
+				pm.State = portal.StateFailed
+			}
 		}
 		for _, a := range m.Attachments {
 			pm.Attachments = append(pm.Attachments, portal.Attachment{ID: a.ID, FileName: a.FileName, ContentType: a.ContentType, Size: a.Size})
@@ -92,7 +101,7 @@ func (b *portalBackend) clientFor(ctx context.Context, patientID string) (*Clien
 	} else if p == nil {
 		return nil, nil, errNoPatient
 	}
-	client := b.c.clientForLogin(networkid.UserLoginID(p.LoginID))
+	client := b.c.clientForLogin(ctx, networkid.UserLoginID(p.LoginID))
 	if client == nil {
 		return nil, nil, errors.New("the clinic's Twilio number is not connected")
 	}
@@ -113,6 +122,7 @@ func (b *portalBackend) SendSMS(ctx context.Context, patientID, text string) err
 	if err = client.enqueue(ctx, o); err != nil {
 		return err
 	}
+	client.wakeSender()
 	ctx, cancel := context.WithTimeout(ctx, codeWait)
 	defer cancel()
 	for {
@@ -145,9 +155,10 @@ func (b *portalBackend) Upload(ctx context.Context, patientID, fileName, content
 	}})
 }
 
-// fromPortal stores a patient's portal message and puts it in the room as the patient.
+// fromPortal stores a patient's portal message and hands it to the inbox, which puts it in
+// the room as the patient and retries like an SMS; the thread shows the patient its state.
 func (b *portalBackend) fromPortal(ctx context.Context, patientID, body string, attachments []*store.Attachment) error {
-	client, _, err := b.clientFor(ctx, patientID)
+	client, p, err := b.clientFor(ctx, patientID)
 	if err != nil {
 		return err
 	}
@@ -157,13 +168,14 @@ func (b *portalBackend) fromPortal(ctx context.Context, patientID, body string, 
 		FromPatient: true,
 		Channel:     store.ChannelPortal,
 		Body:        body,
-		Status:      "received",
 		Attachments: attachments,
 	}
-	if err = b.c.Store.SaveMessage(ctx, msg); err != nil {
+	in, err := b.c.Store.SavePortalInbound(ctx, msg, string(client.login.ID))
+	if err != nil {
 		return err
 	}
-	return b.c.queuePatientMessage(ctx, client, msg, attachments)
+	b.c.inbox.enqueue(&inboxItem{in: in, patient: p, client: client})
+	return nil
 }
 
 func (b *portalBackend) Attachment(ctx context.Context, patientID, attachmentID string) (string, []byte, error) {
@@ -215,5 +227,5 @@ func (b *portalBackend) NotifyStaff(ctx context.Context, patientID, notice strin
 
 // Audit records what the patient did in the portal (never content) in the audit trail.
 func (b *portalBackend) Audit(ctx context.Context, patientID, action string) {
-	b.c.audit(ctx, audit.Entry{Actor: patientActor(patientID), Action: "portal." + action, PatientID: patientID, Channel: store.ChannelPortal})
+	b.c.audit(ctx, audit.Entry{Actor: patientActor(patientID), Action: "portal." + action, PatientID: patientID, Channel: string(store.ChannelPortal)})
 }

@@ -36,7 +36,7 @@ func (c *Connector) purgeExpired(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	portalRows, err := c.Portal.PurgeExpired(ctx)
+	portalRows, err := c.Web.PurgeExpired(ctx)
 	if err != nil {
 		return err
 	}

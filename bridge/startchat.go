@@ -25,7 +25,7 @@ func (cl *Client) ResolveIdentifier(ctx context.Context, identifier string, crea
 		return nil, bridgev2.WrapRespErr(err, mautrix.MInvalidParam)
 	}
 	patientID := c.patientID(cl.login.ID, number)
-	if err = c.Store.EnsurePatient(ctx, patientID, string(cl.login.ID), number); err != nil {
+	if _, err = c.Store.GetOrCreatePatient(ctx, patientID, string(cl.login.ID), number); err != nil {
 		return nil, err
 	}
 	ghost, err := c.Bridge.GetGhostByID(ctx, networkid.UserID(patientID))

@@ -12,38 +12,30 @@ import (
 
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/store"
-	"github.com/careline/careline/twilioapi"
 )
 
-// applyStatus records a Twilio delivery status and tells staff. Statuses that arrive late or
-// twice never move a message backwards (delivered stays delivered when "sent" comes after).
-func (cl *Client) applyStatus(ctx context.Context, twilioSID, status string, errorCode int) error {
+// applyStatus records a Twilio delivery status for the outbox text seq of this login and
+// tells staff. Statuses that arrive late or twice never move a message backwards (delivered
+// stays delivered when "sent" comes after). A status that arrives before careline recorded
+// Twilio's answer to the send applies all the same: the URL names the text, not the SID.
+func (cl *Client) applyStatus(ctx context.Context, seq int64, update statusUpdate) error {
 	c := cl.connector
-	m, changed, err := c.Store.UpdateStatus(ctx, twilioSID, status, errorCode)
+	m, changed, err := c.Store.UpdateStatus(ctx, string(cl.login.ID), seq, update.SID, update.Status, update.ErrorCode)
 	if err != nil {
 		return err
 	}
-	if m == nil {
-		return cl.holdStatus(ctx, twilioSID, status, errorCode)
-	}
-	if !changed || m.RoomID == "" || m.EventID == "" {
+	if m == nil || !changed || m.RoomID == "" || m.EventID == "" {
 		// Not a staff message (e.g. a verification code), or nothing new.
 		return nil
 	}
 	// bridgev2 sends statuses in the background; the webhook's request context ends too soon.
 	ctx = zerolog.Ctx(ctx).WithContext(c.Bridge.BackgroundCtx)
-	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("twilio_sid", twilioSID).Str("status", status).
-		Int("error_code", errorCode).Msg("Delivery status")
-	c.audit(ctx, audit.Entry{Actor: "twilio", Action: "delivery.status", PatientID: m.PatientID, Channel: m.Channel,
-		TwilioSID: twilioSID, Detail: fmt.Sprintf("%s %d", status, errorCode)})
-	evt := &bridgev2.MessageStatusEventInfo{
-		RoomID:        m.RoomID,
-		SourceEventID: m.EventID,
-		Sender:        m.MXSender,
-		EventType:     event.EventMessage,
-	}
-	switch status {
-	case "delivered", "read":
+	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("twilio_sid", update.SID).Str("status", string(update.Status)).
+		Int("error_code", update.ErrorCode).Msg("Delivery status")
+	c.audit(ctx, audit.Entry{Actor: "twilio", Action: "delivery.status", PatientID: m.PatientID, Channel: string(m.Channel),
+		TwilioSID: update.SID, Detail: fmt.Sprintf("%s %d", update.Status, update.ErrorCode)})
+	switch {
+	case update.Status == store.StatusDelivered || update.Status == store.StatusRead:
 		ghost, err := c.Bridge.GetGhostByID(ctx, networkid.UserID(m.PatientID))
 		var deliveredTo []id.UserID
 		if err == nil && ghost != nil {
@@ -51,65 +43,34 @@ func (cl *Client) applyStatus(ctx context.Context, twilioSID, status string, err
 		}
 		c.Bridge.Matrix.SendMessageStatus(ctx, &bridgev2.MessageStatus{
 			Status: event.MessageStatusSuccess, DeliveredTo: deliveredTo, IsCertain: true,
-		}, evt)
-	case "failed", "undelivered":
-		c.reportMessageFailed(ctx, m.ID, errorCode)
-		if errorCode == 21610 {
+		}, statusEventInfo(m))
+	case update.Status.Failed():
+		c.reportMessageFailed(ctx, m.ID, update.ErrorCode)
+		if update.ErrorCode == codeOptedOut {
 			if err := c.Store.SetOptedOut(ctx, m.PatientID, true); err != nil {
 				return err
 			}
 		}
-		failure := deliveryFailure(m, errorCode)
-		c.Bridge.Matrix.SendMessageStatus(ctx, &bridgev2.MessageStatus{
-			Status:      event.MessageStatusFail,
-			ErrorReason: event.MessageStatusNetworkError,
-			Message:     failure,
-			IsCertain:   true,
-		}, evt)
-		if portal, err := c.Bridge.GetPortalByMXID(ctx, m.RoomID); err == nil && portal != nil {
-			c.sendNotice(ctx, portal, "⚠️ "+failure+". Call the patient or check the number.", m.EventID)
-		}
+		c.tellStaffNotDelivered(ctx, m, deliveryFailure(m.Channel, update.ErrorCode, ""))
 	}
 	return nil
 }
 
-// holdStatus keeps a status whose text careline has not recorded yet: Twilio may post it
-// before its answer to the send call arrives. The sender applies it once the SID is recorded;
-// looking again after holding closes the gap where the SID was recorded in between.
-func (cl *Client) holdStatus(ctx context.Context, twilioSID, status string, errorCode int) error {
-	c := cl.connector
-	held, err := c.Store.HoldStatus(ctx, twilioSID, status, errorCode)
-	if err != nil || !held {
-		return err
-	}
-	if m, err := c.Store.GetMessageBySID(ctx, twilioSID); err != nil || m == nil {
-		return err
-	}
-	zerolog.Ctx(ctx).Debug().Str("twilio_sid", twilioSID).Msg("Status arrived while its text was being recorded")
-	return cl.applyEarlyStatuses(ctx, twilioSID)
+func statusEventInfo(m *store.Message) *bridgev2.MessageStatusEventInfo {
+	return &bridgev2.MessageStatusEventInfo{RoomID: m.RoomID, SourceEventID: m.EventID, Sender: m.MXSender, EventType: event.EventMessage}
 }
 
-// applyEarlyStatuses applies statuses held for a text whose SID was just recorded.
-func (cl *Client) applyEarlyStatuses(ctx context.Context, twilioSID string) error {
-	held, err := cl.connector.Store.TakeEarlyStatuses(ctx, twilioSID)
-	if err != nil {
-		return err
+// tellStaffNotDelivered is the one way staff learn a text did not reach the patient, whether
+// Twilio refused it, gave up on it later, or careline gave up retrying: a failed message
+// status on their message (bridgev2's checkpoint), and a notice replying to it.
+func (c *Connector) tellStaffNotDelivered(ctx context.Context, m *store.Message, failure string) {
+	if m.RoomID == "" || m.EventID == "" {
+		return
 	}
-	for _, st := range held {
-		if err := cl.applyStatus(ctx, st.TwilioSID, st.Status, st.ErrorCode); err != nil {
-			return err
-		}
+	st := bridgev2.WrapErrorInStatus(errNotDelivered).WithStatus(event.MessageStatusFail).
+		WithErrorReason(event.MessageStatusNetworkError).WithMessage(failure).WithIsCertain(true)
+	c.Bridge.Matrix.SendMessageStatus(ctx, &st, statusEventInfo(m))
+	if portal, err := c.Bridge.GetPortalByMXID(ctx, m.RoomID); err == nil && portal != nil {
+		c.sendNotice(ctx, portal, "⚠️ "+failure+". Call the patient or check the number.", m.EventID)
 	}
-	return nil
-}
-
-func deliveryFailure(m *store.Message, code int) string {
-	what := "the text message"
-	if m.Channel == store.ChannelSecure {
-		what = "the text with the secure link"
-	}
-	if code == 0 {
-		return fmt.Sprintf("Not delivered: %s could not be delivered to the patient's phone", what)
-	}
-	return fmt.Sprintf("Not delivered: %s did not reach the patient because %s (Twilio error %d)", what, twilioapi.Describe(code), code)
 }

@@ -74,7 +74,7 @@ func (cl *Client) sendSystemMessage(ctx context.Context, patient *store.Patient,
 	}
 	text := c.Config.ClinicName + ": " + m.Body
 	if !m.Plain {
-		link, err := c.Portal.CreateLink(ctx, patient.ID)
+		link, err := c.Web.CreateLink(ctx, patient.ID)
 		if err != nil {
 			return "", err
 		}
@@ -98,7 +98,7 @@ func (cl *Client) sendSystemMessage(ctx context.Context, patient *store.Patient,
 		c.sendNotice(ctx, portal, "⚠️ The message above could not be queued and was not sent.", resp.EventID)
 		return "", err
 	}
-	c.audit(ctx, audit.Entry{Actor: m.Actor, Action: m.Action, PatientID: patient.ID, Channel: channel, Detail: m.Detail})
+	c.audit(ctx, audit.Entry{Actor: m.Actor, Action: m.Action, PatientID: patient.ID, Channel: string(channel), Detail: m.Detail})
 	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("mode", map[bool]string{true: config.ModePlain, false: config.ModeSecure}[m.Plain]).
 		Str("patient", phone.Mask(patient.Phone)).Str("via", m.Actor).Msg("System message queued for the patient")
 	return portal.MXID, nil

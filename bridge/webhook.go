@@ -3,9 +3,10 @@ package bridge
 import (
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2/networkid"
 
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/store"
@@ -17,9 +18,21 @@ const maxWebhookBytes = 64 << 10
 // emptyTwiML acknowledges a message without replying to it.
 const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
 
-// verifiedWebhook parses a Twilio webhook and checks its signature against the public URL.
-// It answers the request itself and returns nil when the webhook must be ignored.
-func (c *Connector) verifiedWebhook(w http.ResponseWriter, r *http.Request, publicURL, numberField string) (*Client, url.Values) {
+// Webhook URLs name what they are for, so nothing is routed by the form's contents: the
+// login in the path picks the account whose token checks the signature, and the signature
+// covers the whole URL, so a status callback's outbox number cannot be forged either.
+func (c *Connector) smsWebhookURL(loginID networkid.UserLoginID) string {
+	return c.Config.PublicURL() + "/twilio/" + url.PathEscape(string(loginID)) + "/sms"
+}
+
+func (c *Connector) statusWebhookURL(loginID networkid.UserLoginID, seq int64) string {
+	return c.Config.PublicURL() + "/twilio/" + url.PathEscape(string(loginID)) + "/status/" + strconv.FormatInt(seq, 10)
+}
+
+// verifiedWebhook parses a Twilio webhook for the login named in the URL and checks its
+// signature against publicURL. It answers the request itself and returns nil when the webhook
+// must be ignored.
+func (c *Connector) verifiedWebhook(w http.ResponseWriter, r *http.Request, publicURL string) (*Client, url.Values) {
 	log := zerolog.Ctx(r.Context())
 	r.Body = http.MaxBytesReader(w, r.Body, maxWebhookBytes)
 	if err := r.ParseForm(); err != nil {
@@ -28,70 +41,74 @@ func (c *Connector) verifiedWebhook(w http.ResponseWriter, r *http.Request, publ
 		return nil, nil
 	}
 	form := r.PostForm
-	client := c.clientForNumber(form.Get(numberField))
-	if client == nil && strings.HasPrefix(form.Get("AccountSid"), "AC") {
-		// Right after a start, bridgev2 may not have loaded the logins yet: load this one now
-		// rather than refuse a webhook Twilio would not retry.
-		login, err := c.Bridge.GetExistingUserLoginByID(r.Context(), makeLoginID(form.Get("AccountSid"), form.Get(numberField)))
-		if err != nil {
-			log.Err(err).Msg("Could not look up the clinic login for a webhook; Twilio will retry")
-			http.Error(w, "Temporarily unavailable.", http.StatusServiceUnavailable)
-			return nil, nil
-		}
-		if login != nil {
-			client, _ = login.Client.(*Client)
-		}
+	loginID := networkid.UserLoginID(r.PathValue("login"))
+	login, err := c.Bridge.GetExistingUserLoginByID(r.Context(), loginID)
+	if err != nil {
+		log.Err(err).Msg("Could not look up the clinic login of a webhook; Twilio will retry")
+		http.Error(w, "Temporarily unavailable.", http.StatusServiceUnavailable)
+		return nil, nil
+	}
+	var client *Client
+	if login != nil {
+		client, _ = login.Client.(*Client)
 	}
 	if client == nil || client.meta.AccountSID != form.Get("AccountSid") ||
 		!client.twilio.ValidSignature(publicURL, form, r.Header.Get("X-Twilio-Signature")) {
-		// Same answer whether the number is unknown or the signature wrong: nothing to learn.
-		log.Warn().Str("clinic_number", phone.Mask(form.Get(numberField))).
-			Bool("known_number", client != nil).
-			Msg("Rejected a webhook without a valid Twilio signature")
+		// Same answer whether the login is unknown or the signature wrong: nothing to learn.
+		log.Warn().Bool("known_login", client != nil).Msg("Rejected a webhook without a valid Twilio signature")
 		http.Error(w, "Forbidden: the request is not signed by the Twilio account of this number.", http.StatusForbidden)
 		return nil, nil
 	}
 	return client, form
 }
 
-// handleSMSWebhook receives an SMS or MMS from a patient. It answers only after the message is
-// durably stored; getting it into the room happens in the inbox, and survives crashes.
+// handleSMSWebhook receives an SMS or MMS from a patient. It answers only after the message
+// and its patient are durably stored; getting it into the room happens in the inbox, and
+// survives crashes.
 func (c *Connector) handleSMSWebhook(w http.ResponseWriter, r *http.Request) {
-	client, form := c.verifiedWebhook(w, r, c.smsWebhookURL(), "To")
+	if !c.accepting(w) {
+		return
+	}
+	client, form := c.verifiedWebhook(w, r, c.smsWebhookURL(networkid.UserLoginID(r.PathValue("login"))))
 	if client == nil {
 		return
 	}
 	log := zerolog.Ctx(r.Context())
-	sid, from, err := parseInbound(form)
+	in, err := parseInbound(form)
 	if err != nil {
-		log.Warn().Str("message_sid", form.Get("MessageSid")).Msg("Rejected an SMS webhook without a MessageSid or sender number")
-		http.Error(w, "Bad request: MessageSid and a valid From number are required.", http.StatusBadRequest)
+		log.Warn().Str("message_sid", form.Get("MessageSid")).Str("reason", err.Error()).Msg("Rejected an SMS webhook")
+		http.Error(w, "Bad request: "+err.Error()+".", http.StatusBadRequest)
 		return
 	}
-	in := &store.Inbound{
-		MessageSID: sid,
-		LoginID:    string(client.login.ID),
-		PatientID:  c.patientID(client.login.ID, from),
-		Params:     form,
-	}
-	isNew, err := c.Store.SaveInbound(r.Context(), in)
+	in.LoginID = string(client.login.ID)
+	in.PatientID = c.patientID(client.login.ID, in.From)
+	patient, isNew, err := c.Store.SaveInbound(r.Context(), in)
 	if err != nil {
 		// Not acknowledged: Twilio will try again, so nothing is lost.
-		log.Err(err).Str("message_sid", sid).Msg("Could not store an incoming SMS; Twilio will retry")
+		log.Err(err).Str("message_sid", in.MessageID).Msg("Could not store an incoming SMS; Twilio will retry")
 		http.Error(w, "Temporarily unavailable: could not store the message.", http.StatusServiceUnavailable)
 		return
 	}
-	log.Debug().Str("message_sid", sid).Str("patient_id", in.PatientID).Bool("new", isNew).Msg("Incoming SMS stored")
+	log.Debug().Str("message_sid", in.MessageID).Str("patient_id", in.PatientID).Bool("new", isNew).Msg("Incoming SMS stored")
 	if isNew {
-		c.inbox.enqueue(in)
+		c.inbox.enqueue(&inboxItem{in: in, patient: patient, client: client})
 	}
 	w.Header().Set("Content-Type", "text/xml")
 	_, _ = w.Write([]byte(emptyTwiML))
 }
 
-// handleStatusWebhook receives Twilio's delivery status for a message careline sent.
+// handleStatusWebhook receives Twilio's delivery status for a text careline sent; the URL
+// names the login and the outbox entry.
 func (c *Connector) handleStatusWebhook(w http.ResponseWriter, r *http.Request) {
-	client, form := c.verifiedWebhook(w, r, c.statusWebhookURL(), "From")
+	if !c.accepting(w) {
+		return
+	}
+	seq, err := strconv.ParseInt(r.PathValue("outbox"), 10, 64)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	client, form := c.verifiedWebhook(w, r, c.statusWebhookURL(networkid.UserLoginID(r.PathValue("login")), seq))
 	if client == nil {
 		return
 	}
@@ -100,10 +117,23 @@ func (c *Connector) handleStatusWebhook(w http.ResponseWriter, r *http.Request) 
 		http.Error(w, "Bad request: "+err.Error()+".", http.StatusBadRequest)
 		return
 	}
-	if err := client.applyStatus(r.Context(), update.SID, update.Status, update.ErrorCode); err != nil {
+	if err := client.applyStatus(r.Context(), seq, update); err != nil {
 		zerolog.Ctx(r.Context()).Err(err).Str("message_sid", update.SID).Msg("Could not apply a delivery status; Twilio will retry")
 		http.Error(w, "Temporarily unavailable.", http.StatusServiceUnavailable)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// inboundSender is the patient's number as Twilio delivered it: formatted E.164 when it reads
+// as a number, whatever the phone library thinks of its type. Twilio delivered it, so the
+// text is the patient's and is never refused (a landline can text through some carriers;
+// short codes and alphanumeric senders exist). Checks apply when careline texts back.
+func inboundSender(from string) string {
+	if e164, err := phone.Format(from); err == nil {
+		return e164
+	}
+	return from
+}
+
+var _ = store.ChannelSMS

@@ -22,6 +22,38 @@ func TestMediaRefsHonourTwiliosLimit(t *testing.T) {
 	}
 }
 
+// TestInboundAcceptsAnySenderTwilioDelivered: a text from a number the phone library calls
+// invalid, a landline or premium, from a short code or an alphanumeric sender, is the
+// patient's and must reach the room (issue 10, finding 14); a 400 would lose it for good.
+func TestInboundAcceptsAnySenderTwilioDelivered(t *testing.T) {
+	for name, from := range map[string]string{
+		"US mobile":              "+14155550123",
+		"UK landline":            "+442071838750",
+		"US premium":             "+19002001234",
+		"invalid in its country": "+15005550006",
+		"short code":             "12345",
+		"alphanumeric":           "CLINICLAB",
+	} {
+		t.Run(name, func(t *testing.T) {
+			in, err := parseInbound(url.Values{"MessageSid": {"SM1"}, "From": {from}, "Body": {"my knee hurts"}})
+			if err != nil {
+				t.Fatalf("refused a text Twilio delivered from %s: %v", name, err)
+			}
+			if in.From == "" || phone.Last4(in.From) != phone.Last4(from) || in.Body != "my knee hurts" {
+				t.Fatalf("parsed %+v", in)
+			}
+		})
+	}
+	for name, form := range map[string]url.Values{
+		"no MessageSid": {"From": {"+14155550123"}},
+		"no sender":     {"MessageSid": {"SM1"}, "From": {"  "}},
+	} {
+		if _, err := parseInbound(form); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
 // FuzzWebhookForms feeds arbitrary webhook bodies to the parsers behind /twilio/sms and
 // /twilio/status (the signature check is FuzzValidSignature in twilioapi).
 func FuzzWebhookForms(f *testing.F) {
@@ -36,20 +68,26 @@ func FuzzWebhookForms(f *testing.F) {
 		if err != nil {
 			return // net/http refuses such a body before careline sees it
 		}
-		sid, from, err := parseInbound(form)
-		_, fromErr := phone.Normalize(form.Get("From"), "")
-		if (err == nil) != (form.Get("MessageSid") != "" && fromErr == nil) {
+		in, err := parseInbound(form)
+		// Refused only without a MessageSid or a sender: every sender Twilio delivered is a patient.
+		if (err == nil) != (strings.TrimSpace(form.Get("MessageSid")) != "" && strings.TrimSpace(form.Get("From")) != "") {
 			t.Fatalf("parseInbound(MessageSid %q, From %q): %v", form.Get("MessageSid"), form.Get("From"), err)
 		}
-		if err == nil && (sid != form.Get("MessageSid") || !strings.HasPrefix(from, "+") || strings.Trim(from[1:], "0123456789") != "") {
-			t.Fatalf("parseInbound accepted sid %q from %q", sid, from)
+		if err == nil {
+			if in.MessageID != strings.TrimSpace(form.Get("MessageSid")) || in.Body != form.Get("Body") || in.From == "" {
+				t.Fatalf("parseInbound read %+v", in)
+			}
+			// A number the library can read is written in E.164, so its patient matches staff's.
+			if e164, ferr := phone.Format(form.Get("From")); ferr == nil && in.From != e164 {
+				t.Fatalf("parseInbound kept sender %q, E.164 is %q", in.From, e164)
+			}
 		}
 
 		u, err := parseStatus(form)
 		if (err == nil) != (form.Get("MessageSid") != "" && form.Get("MessageStatus") != "") {
 			t.Fatalf("parseStatus(MessageSid %q, MessageStatus %q): %v", form.Get("MessageSid"), form.Get("MessageStatus"), err)
 		}
-		if err == nil && (u.SID != form.Get("MessageSid") || u.Status != strings.ToLower(form.Get("MessageStatus")) || u.ErrorCode < 0) {
+		if err == nil && (u.SID != form.Get("MessageSid") || string(u.Status) != strings.ToLower(form.Get("MessageStatus")) || u.ErrorCode < 0) {
 			t.Fatalf("parseStatus accepted %+v", u)
 		}
 

@@ -76,7 +76,7 @@ func (c *Connector) resumeBroadcasts(ctx context.Context) {
 		return
 	}
 	for _, b := range unfinished {
-		for c.clientForLogin(networkid.UserLoginID(b.LoginID)) == nil {
+		for c.clientForLogin(ctx, networkid.UserLoginID(b.LoginID)) == nil {
 			timer := time.NewTimer(time.Second)
 			select {
 			case <-ctx.Done():

@@ -37,11 +37,11 @@ func (cl *Client) queueToPatient(ctx context.Context, patient *store.Patient, wt
 	}
 	m := &store.Message{
 		ID: newMessageID(), PatientID: patient.ID, Channel: channel, SenderName: wt.SenderName, Body: wt.Body,
-		RoomID: wt.RoomID, EventID: wt.EventID, MXSender: wt.MXSender, Status: "queued",
+		RoomID: wt.RoomID, EventID: wt.EventID, MXSender: wt.MXSender, Status: store.StatusQueued,
 	}
 	text := wt.Body
 	if mode == config.ModeSecure {
-		link, err := c.Portal.CreateLink(ctx, patient.ID)
+		link, err := c.Web.CreateLink(ctx, patient.ID)
 		if err != nil {
 			return nil, "", err
 		}
@@ -63,7 +63,7 @@ func (cl *Client) queueAutomatic(ctx context.Context, patientID, text string) er
 }
 
 // kindAutomatic marks an outbox text careline sent on its own.
-const kindAutomatic = "automatic"
+const kindAutomatic store.OutboxKind = "automatic"
 
 // templateValues are the values careline fills for a patient: {clinic} always, {first_name}
 // and {last_name} when a name is recorded; given values add to (and may supply) those.

@@ -55,3 +55,14 @@ func Last4(number string) string {
 func Mask(number string) string {
 	return "···" + Last4(number)
 }
+
+// Format writes a number in E.164 without judging it: unlike Normalize it accepts numbers
+// the library calls invalid, landlines and premium numbers. It is for senders a carrier
+// already delivered, whose texts careline must never refuse.
+func Format(input string) (string, error) {
+	num, err := phonenumbers.Parse(strings.TrimSpace(input), "")
+	if err != nil {
+		return "", fmt.Errorf("%w: %q could not be read as a phone number", ErrInvalid, Mask(input))
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}

@@ -3,9 +3,6 @@ package portal
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -13,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/textproto"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,10 +18,11 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
+
+	"github.com/careline/careline/internal/pgtest"
 )
 
 const publicURL = "https://texts.example.org"
@@ -52,44 +49,9 @@ func openSQLite(tb testing.TB) *dbutil.Database {
 	return db
 }
 
-func postgresURL() string {
-	if u := os.Getenv("CARELINE_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
 func openPostgres(tb testing.TB) *dbutil.Database {
 	tb.Helper()
-	admin, err := sql.Open("postgres", postgresURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err = admin.PingContext(ctx); err != nil {
-		tb.Fatalf("PostgreSQL is part of what is tested and is not reachable at %s (set CARELINE_TEST_POSTGRES): %v", postgresURL(), err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "careline_portal_test_" + hex.EncodeToString(b[:])
-	if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
-		tb.Fatal(err)
-	}
-	u, _ := url.Parse(postgresURL())
-	u.Path = "/" + name
-	db, err := dbutil.NewWithDialect(u.String(), "postgres")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = db.Close()
-		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-			tb.Errorf("dropping %s: %v", name, err)
-		}
-	})
-	return db
+	return pgtest.Open(tb, "careline_portal_test")
 }
 
 // ---- clock ----
@@ -209,6 +171,12 @@ func (f *fakeBackend) MarkRead(_ context.Context, id string, ids []string) error
 	defer f.mu.Unlock()
 	f.markCalls++
 	f.marked[id] = append(f.marked[id], ids...)
+	// Like careline's message record, the one read state the portal relies on.
+	for i := range f.threads[id] {
+		if slices.Contains(ids, f.threads[id][i].ID) {
+			f.threads[id][i].Read = true
+		}
+	}
 	return nil
 }
 

@@ -42,7 +42,18 @@ type Message struct {
 	SentAt      time.Time
 	Withdrawn   bool // staff redacted it: shown as "This message was withdrawn"
 	Expired     bool // past the configured expiry: shown as expired, without its body
+	Read        bool // a staff message the patient has seen (receipt sent)
+	State       DeliveryState
 }
+
+// DeliveryState is how far one of the patient's own messages got.
+type DeliveryState string
+
+const (
+	StateDelivered DeliveryState = ""        // in the clinic's room
+	StateSending   DeliveryState = "sending" // saved; on its way to the clinic
+	StateFailed    DeliveryState = "failed"  // careline gave up; the clinic was told
+)
 
 // Backend is implemented by the bridge.
 type Backend interface {

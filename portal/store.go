@@ -304,54 +304,6 @@ func (p *Portal) deleteSession(ctx context.Context, hash []byte) error {
 	return err
 }
 
-// unread returns the ids not yet recorded as read for the patient.
-func (p *Portal) unread(ctx context.Context, patientID string, ids []string) ([]string, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	rows, err := p.db.Query(ctx, `
-		SELECT message_id FROM careline_portal_read WHERE patient_id=$1`, patientID)
-	if err != nil {
-		return nil, err
-	}
-	read := make(map[string]bool)
-	for rows.Next() {
-		var id string
-		if err = rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		read[id] = true
-	}
-	if err = rows.Close(); err != nil {
-		return nil, err
-	}
-	if err = rows.Err(); err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, id := range ids {
-		if !read[id] {
-			out = append(out, id)
-		}
-	}
-	return out, nil
-}
-
-func (p *Portal) recordRead(ctx context.Context, patientID string, ids []string) error {
-	now := ms(p.now())
-	return p.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		for _, id := range ids {
-			if _, err := p.db.Exec(ctx, `
-				INSERT INTO careline_portal_read (patient_id, message_id, read_at) VALUES ($1, $2, $3)
-				ON CONFLICT (patient_id, message_id) DO NOTHING`, patientID, id, now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // PurgeExpired deletes links, pre-auths, codes and sessions past their expiry and returns
 // how many rows went. Failure counts and locks stay until a success or an unlock.
 func (p *Portal) PurgeExpired(ctx context.Context) (int64, error) {

@@ -100,8 +100,16 @@ func (p *Portal) threadView(w http.ResponseWriter, r *http.Request, s *session) 
 					Size:     v.L.Size(a.Size),
 				})
 			}
-			if !m.FromPatient {
+			if !m.FromPatient && !m.Read {
 				toMark = append(toMark, m.ID)
+			}
+		}
+		if m.FromPatient {
+			switch m.State {
+			case StateSending:
+				vm.State = v.L.T("thread.state.sending")
+			case StateFailed:
+				vm.State, vm.Failed = v.L.T("thread.state.failed"), true
 			}
 		}
 		v.Messages = append(v.Messages, vm)
@@ -110,24 +118,15 @@ func (p *Portal) threadView(w http.ResponseWriter, r *http.Request, s *session) 
 	return v, true
 }
 
-// markRead sends read receipts for the staff messages the patient has not seen before.
+// markRead sends read receipts for the staff messages the patient has not seen before; the
+// backend records them read (its message record is the one read state).
 // A failure is logged, not shown: the patient did see the messages.
-func (p *Portal) markRead(r *http.Request, patientID string, ids []string) {
-	ctx := r.Context()
-	log := zerolog.Ctx(ctx).With().Str("patient_id", patientID).Logger()
-	unread, err := p.unread(ctx, patientID, ids)
-	if err != nil {
-		log.Err(err).Msg("Failed to load portal read state")
-		return
-	} else if len(unread) == 0 {
+func (p *Portal) markRead(r *http.Request, patientID string, unread []string) {
+	if len(unread) == 0 {
 		return
 	}
-	if err = p.backend.MarkRead(ctx, patientID, unread); err != nil {
-		log.Err(err).Msg("Failed to mark portal messages read")
-		return
-	}
-	if err = p.recordRead(ctx, patientID, unread); err != nil {
-		log.Err(err).Msg("Failed to record portal read state")
+	if err := p.backend.MarkRead(r.Context(), patientID, unread); err != nil {
+		zerolog.Ctx(r.Context()).Err(err).Str("patient_id", patientID).Msg("Failed to mark portal messages read")
 	}
 }
 

@@ -56,6 +56,8 @@ type viewMessage struct {
 	Body        string
 	Truncated   bool
 	Files       []viewAttachment
+	State       string // the patient's own message: on its way, or not delivered
+	Failed      bool
 }
 
 type viewAttachment struct {

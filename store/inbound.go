@@ -2,31 +2,76 @@ package store
 
 import (
 	"context"
-	"net/url"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
 )
 
-// Inbound is one webhook from Twilio waiting to reach its Matrix room.
+// MediaRef is one MMS attachment named in a webhook.
+type MediaRef struct {
+	Index       int    `json:"i"`
+	URL         string `json:"u"`
+	ContentType string `json:"t,omitempty"` // as Twilio declared it; the fetched content's own type wins
+}
+
+// Inbound is one message from a patient waiting to reach its Matrix room: an SMS webhook
+// parsed once, or a portal post whose message is already stored.
 type Inbound struct {
-	MessageSID string
-	LoginID    string
-	PatientID  string
-	Params     url.Values
+	MessageID string // the MessageSid of an SMS; careline's id of a portal message
+	LoginID   string
+	PatientID string
+	Channel   Channel
+	// What the webhook said (SMS only); sealed at rest.
+	From  string
+	Body  string
+	Media []MediaRef
+
+	State      InboundState
 	Attempts   int
-	// WasSending: an earlier attempt got as far as handing the message to the homeserver.
+	ReceivedAt time.Time
+	// WasSending: an earlier attempt got as far as handing the message to bridgev2.
 	WasSending bool
 }
 
-func inboundContext(sid string) string { return "inbound:" + sid }
+type inboundPayload struct {
+	From  string     `json:"f,omitempty"`
+	Body  string     `json:"b,omitempty"`
+	Media []MediaRef `json:"m,omitempty"`
+}
 
-// SaveInbound durably records a webhook before it is acknowledged. It reports false when the
+func inboundContext(id string) string { return "inbound:" + id }
+
+// SaveInbound durably records an SMS webhook before it is acknowledged, together with its
+// patient (created if new), in one transaction. It returns the patient and false when the
 // MessageSid was already recorded (Twilio retried), so the caller acknowledges without redoing.
-func (s *Store) SaveInbound(ctx context.Context, in *Inbound) (bool, error) {
+func (s *Store) SaveInbound(ctx context.Context, in *Inbound) (patient *Patient, isNew bool, err error) {
+	payload, err := json.Marshal(inboundPayload{From: in.From, Body: in.Body, Media: in.Media})
+	if err != nil {
+		return nil, false, err
+	}
+	in.State, in.ReceivedAt = InboundPending, s.now()
+	err = s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if patient, err = s.GetOrCreatePatient(ctx, in.PatientID, in.LoginID, in.From); err != nil {
+			return err
+		}
+		isNew, err = s.insertInbound(ctx, in, payload)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("saving an incoming message: %w", err)
+	}
+	return patient, isNew, nil
+}
+
+func (s *Store) insertInbound(ctx context.Context, in *Inbound, payload []byte) (bool, error) {
+	now := in.ReceivedAt.UnixMilli()
 	res, err := s.DB.Exec(ctx, `
-		INSERT INTO careline_inbound (message_sid, login_id, patient_id, params_sealed, received_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (message_sid) DO NOTHING`,
-		in.MessageSID, in.LoginID, in.PatientID,
-		s.Seal.SealString(in.Params.Encode(), inboundContext(in.MessageSID)), s.nowMilli())
+		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+		ON CONFLICT (message_id) DO NOTHING`,
+		in.MessageID, in.LoginID, in.PatientID, in.Channel, s.Seal.Seal(payload, inboundContext(in.MessageID)), in.State, now)
 	if err != nil {
 		return false, err
 	}
@@ -34,50 +79,142 @@ func (s *Store) SaveInbound(ctx context.Context, in *Inbound) (bool, error) {
 	return n == 1, err
 }
 
-// PendingInbound lists webhooks not yet in their room, oldest first.
-func (s *Store) PendingInbound(ctx context.Context, limit int) ([]*Inbound, error) {
-	rows, err := s.DB.Query(ctx, `
-		SELECT message_sid, login_id, patient_id, params_sealed, attempts, sending_at IS NOT NULL
-		FROM careline_inbound WHERE bridged_at IS NULL ORDER BY received_at, message_sid LIMIT $1`, limit)
+// SavePortalInbound records a message the patient posted in the portal and queues it for
+// the room, in one transaction.
+func (s *Store) SavePortalInbound(ctx context.Context, m *Message, loginID string) (*Inbound, error) {
+	in := &Inbound{MessageID: m.ID, LoginID: loginID, PatientID: m.PatientID, Channel: ChannelPortal,
+		State: InboundPending, ReceivedAt: s.now()}
+	m.Status = StatusPending
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := s.SaveMessage(ctx, m); err != nil {
+			return err
+		}
+		_, err := s.insertInbound(ctx, in, []byte("{}"))
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("saving a portal message: %w", err)
+	}
+	return in, nil
+}
+
+const inboundColumns = `SELECT message_id, login_id, patient_id, channel, payload_sealed, state, attempts, received_at,
+	sending_at IS NOT NULL FROM careline_inbound`
+
+// DueInbound lists messages not yet in their room whose next attempt is due, oldest first.
+func (s *Store) DueInbound(ctx context.Context, limit int) ([]*Inbound, error) {
+	rows, err := s.DB.Query(ctx, inboundColumns+` WHERE state='pending' AND next_attempt_at <= $1
+		ORDER BY received_at, message_id LIMIT $2`, s.nowMilli(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing incoming messages: %w", err)
 	}
 	defer rows.Close()
 	var out []*Inbound
 	for rows.Next() {
-		var in Inbound
-		var sealed []byte
-		if err := rows.Scan(&in.MessageSID, &in.LoginID, &in.PatientID, &sealed, &in.Attempts, &in.WasSending); err != nil {
-			return nil, err
-		}
-		encoded, err := s.Seal.OpenString(sealed, inboundContext(in.MessageSID))
+		in, err := s.scanInbound(rows)
 		if err != nil {
 			return nil, err
 		}
-		if in.Params, err = url.ParseQuery(encoded); err != nil {
-			return nil, err
-		}
-		out = append(out, &in)
+		out = append(out, in)
 	}
 	return out, rows.Err()
 }
 
-// MarkInboundBridged records that the message is in its room. The sealed parameters are
-// dropped: the message's own record keeps what the portal needs.
-func (s *Store) MarkInboundBridged(ctx context.Context, sid string) error {
-	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET bridged_at=$2, params_sealed=$3, last_error=NULL WHERE message_sid=$1`,
-		sid, s.nowMilli(), []byte{})
-	return err
+// GetInbound returns one stored incoming message, or nil.
+func (s *Store) GetInbound(ctx context.Context, messageID string) (*Inbound, error) {
+	in, err := s.scanInbound(s.DB.QueryRow(ctx, inboundColumns+` WHERE message_id=$1`, messageID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return in, err
 }
 
-// MarkInboundSending records that the message is about to be handed to the homeserver.
-func (s *Store) MarkInboundSending(ctx context.Context, sid string) error {
-	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET sending_at=$2 WHERE message_sid=$1`, sid, s.nowMilli())
-	return err
+func (s *Store) scanInbound(row scannable) (*Inbound, error) {
+	var in Inbound
+	var sealed []byte
+	var received int64
+	if err := row.Scan(&in.MessageID, &in.LoginID, &in.PatientID, &in.Channel, &sealed, &in.State, &in.Attempts,
+		&received, &in.WasSending); err != nil {
+		return nil, err
+	}
+	in.ReceivedAt = time.UnixMilli(received)
+	if len(sealed) == 0 {
+		return &in, nil // bridged: the message's own record keeps what the portal needs
+	}
+	plain, err := s.Seal.Open(sealed, inboundContext(in.MessageID))
+	if err != nil {
+		return nil, fmt.Errorf("opening incoming message %s: %w", in.MessageID, err)
+	}
+	var p inboundPayload
+	if err = json.Unmarshal(plain, &p); err != nil {
+		return nil, fmt.Errorf("reading incoming message %s: %w", in.MessageID, err)
+	}
+	in.From, in.Body, in.Media = p.From, p.Body, p.Media
+	return &in, nil
 }
 
-// MarkInboundFailed counts a failed attempt; errText must not contain patient data.
-func (s *Store) MarkInboundFailed(ctx context.Context, sid, errText string) error {
-	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET attempts=attempts+1, last_error=$2 WHERE message_sid=$1`, sid, errText)
-	return err
+// MarkInboundSending records that the message is about to be handed to bridgev2.
+func (s *Store) MarkInboundSending(ctx context.Context, messageID string) error {
+	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET sending_at=$2 WHERE message_id=$1`, messageID, s.nowMilli())
+	if err != nil {
+		return fmt.Errorf("marking an incoming message as sending: %w", err)
+	}
+	return nil
+}
+
+// MarkInboundBridged records that the message is in its room, and marks its message
+// received. The sealed payload is dropped: the message's own record keeps what the portal needs.
+func (s *Store) MarkInboundBridged(ctx context.Context, messageID string) error {
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET state='bridged', bridged_at=$2, payload_sealed=$3, last_error=NULL
+			WHERE message_id=$1`, messageID, s.nowMilli(), []byte{})
+		if err == nil {
+			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='received' WHERE id=$1 AND status='pending'`, messageID)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("marking an incoming message bridged: %w", err)
+	}
+	return nil
+}
+
+// RetryInbound counts a failed attempt and schedules the next; errText must not contain
+// patient data.
+func (s *Store) RetryInbound(ctx context.Context, messageID string, at time.Time, errText string) error {
+	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET attempts=attempts+1, next_attempt_at=$2, last_error=$3 WHERE message_id=$1`,
+		messageID, at.UnixMilli(), errText)
+	if err != nil {
+		return fmt.Errorf("scheduling an incoming message's retry: %w", err)
+	}
+	return nil
+}
+
+// GiveUpInbound records that a message will not reach its room, and fails its message record
+// so the portal shows the patient it did not arrive.
+func (s *Store) GiveUpInbound(ctx context.Context, messageID, errText string) error {
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET state='failed', attempts=attempts+1, last_error=$2 WHERE message_id=$1`,
+			messageID, errText)
+		if err == nil {
+			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='failed' WHERE id=$1 AND from_patient`, messageID)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("giving up an incoming message: %w", err)
+	}
+	return nil
+}
+
+// RecordKeyword records that a keyword message was acted on. It reports false when this
+// message was acted on before (a retry or a replayed webhook), so it is not acted on twice.
+func (s *Store) RecordKeyword(ctx context.Context, messageID, patientID string, kw Keyword) (bool, error) {
+	res, err := s.DB.Exec(ctx, `INSERT INTO careline_keyword (message_id, patient_id, keyword, applied_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (message_id) DO NOTHING`, messageID, patientID, kw, s.nowMilli())
+	if err != nil {
+		return false, fmt.Errorf("recording a keyword: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

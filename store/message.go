@@ -4,16 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 
 	"maunium.net/go/mautrix/id"
-)
-
-// Channels a message can travel by.
-const (
-	ChannelSMS    = "sms"    // patient → clinic by SMS, or clinic → patient as plain SMS
-	ChannelSecure = "secure" // clinic → patient through a portal link
-	ChannelPortal = "portal" // patient → clinic through the portal
 )
 
 // Message is one message of a conversation.
@@ -21,14 +16,14 @@ type Message struct {
 	ID          string
 	PatientID   string
 	FromPatient bool
-	Channel     string
+	Channel     Channel
 	SenderName  string
 	Body        string
 	TwilioSID   string
 	RoomID      id.RoomID
 	EventID     id.EventID
 	MXSender    id.UserID
-	Status      string
+	Status      MessageStatus
 	ErrorCode   int
 	CreatedAt   time.Time
 	ReadAt      time.Time
@@ -52,52 +47,10 @@ func attachmentContext(id string) string { return "attachment:" + id }
 
 func attachmentNameContext(id string) string { return "attachment-name:" + id }
 
-// openFileName opens a sealed file name; rows from before names were sealed keep theirs in
-// file_name until sealLegacyFileNames runs.
 func (s *Store) openFileName(a *Attachment, sealed []byte) (err error) {
-	if sealed != nil {
-		a.FileName, err = s.Seal.OpenString(sealed, attachmentNameContext(a.ID))
-	}
+	a.FileName, err = s.Seal.OpenString(sealed, attachmentNameContext(a.ID))
 	return err
 }
-
-// sealLegacyFileNames seals the file names stored readable before schema v5.
-func (s *Store) sealLegacyFileNames(ctx context.Context) error {
-	rows, err := s.DB.Query(ctx, `SELECT id, file_name FROM careline_attachment WHERE name_sealed IS NULL`)
-	if err != nil {
-		return err
-	}
-	legacy := map[string]string{}
-	for rows.Next() {
-		var id, name string
-		if err = rows.Scan(&id, &name); err != nil {
-			rows.Close()
-			return err
-		}
-		legacy[id] = name
-	}
-	rows.Close()
-	if err = rows.Err(); err != nil {
-		return err
-	}
-	for id, name := range legacy {
-		_, err = s.DB.Exec(ctx, `UPDATE careline_attachment SET name_sealed=$2, file_name='' WHERE id=$1`,
-			id, s.Seal.SealString(name, attachmentNameContext(id)))
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// statusRank orders delivery statuses so late or repeated callbacks never move a message back.
-var statusRank = map[string]int{
-	"queued": 1, "accepted": 1, "scheduled": 1, "sending": 2, "sent": 3,
-	"delivered": 4, "read": 5, "undelivered": 6, "failed": 6, "canceled": 6,
-}
-
-// StatusRank exposes the ordering for callers that decide what to tell staff.
-func StatusRank(status string) int { return statusRank[status] }
 
 // SaveMessage records a message and its attachments; a message id seen before is left alone.
 func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
@@ -125,8 +78,8 @@ func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
 		for _, a := range m.Attachments {
 			a.MessageID = m.ID
 			_, err = s.DB.Exec(ctx, `
-				INSERT INTO careline_attachment (id, message_id, file_name, name_sealed, content_type, size, data_sealed)
-				VALUES ($1, $2, '', $3, $4, $5, $6)`,
+				INSERT INTO careline_attachment (id, message_id, name_sealed, content_type, size, data_sealed)
+				VALUES ($1, $2, $3, $4, $5, $6)`,
 				a.ID, a.MessageID, s.Seal.SealString(a.FileName, attachmentNameContext(a.ID)), a.ContentType,
 				int64(len(a.Data)), s.Seal.Seal(a.Data, attachmentContext(a.ID)))
 			if err != nil {
@@ -143,51 +96,104 @@ func (s *Store) SetMatrixEvent(ctx context.Context, messageID string, roomID id.
 	return err
 }
 
-// SetSent records the Twilio SID of the SMS that carried (or announced) a message.
-func (s *Store) SetSent(ctx context.Context, messageID, twilioSID, status string) error {
-	_, err := s.DB.Exec(ctx, `UPDATE careline_message SET twilio_sid=$2, status=$3 WHERE id=$1`, messageID, twilioSID, status)
+// SetSent records the Twilio SID of the SMS that carried (or announced) a message, and
+// Twilio's status unless a status callback already moved the message further.
+func (s *Store) SetSent(ctx context.Context, messageID, twilioSID string, status MessageStatus) error {
+	_, err := s.DB.Exec(ctx, `UPDATE careline_message SET twilio_sid=$2 WHERE id=$1`, messageID, twilioSID)
+	if err == nil {
+		_, err = s.advanceStatus(ctx, messageID, status, 0)
+	}
 	return err
 }
 
-// UpdateStatus applies a delivery status unless the message already went further.
-// It returns the message and whether anything changed.
-func (s *Store) UpdateStatus(ctx context.Context, twilioSID, status string, errorCode int) (*Message, bool, error) {
+// advanceStatus moves a message's status forward, never back; it reports whether it moved.
+func (s *Store) advanceStatus(ctx context.Context, messageID string, status MessageStatus, errorCode int) (bool, error) {
+	var code any
+	if errorCode != 0 {
+		code = errorCode
+	}
+	// The rank check is in the statement, so two callbacks racing cannot move it back.
+	lower := make([]any, 0, len(statusRank))
+	for st, rank := range statusRank {
+		if rank < status.Rank() {
+			lower = append(lower, string(st))
+		}
+	}
+	if len(lower) == 0 {
+		return false, nil
+	}
+	query := `UPDATE careline_message SET status=$2, error_code=COALESCE($3, error_code) WHERE id=$1 AND status IN (`
+	args := []any{messageID, status, code}
+	for i, st := range lower {
+		if i > 0 {
+			query += ", "
+		}
+		args = append(args, st)
+		query += "$" + strconv.Itoa(len(args))
+	}
+	res, err := s.DB.Exec(ctx, query+")", args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// UpdateStatus applies a delivery status to the message an outbox text of this login
+// carried, unless the message already went further. The text is named by careline's own
+// outbox sequence number (from the callback's URL) and must carry this SID if one is recorded.
+// It returns the message (nil if none) and whether anything changed.
+func (s *Store) UpdateStatus(ctx context.Context, loginID string, seq int64, twilioSID string, status MessageStatus, errorCode int) (*Message, bool, error) {
 	var m *Message
 	var changed bool
 	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		var err error
-		m, err = s.getMessage(ctx, `WHERE twilio_sid=$1`, twilioSID)
-		if err != nil || m == nil {
+		var messageID, recordedSID sql.NullString
+		err := s.DB.QueryRow(ctx, `SELECT message_id, twilio_sid FROM careline_outbox WHERE seq=$1 AND login_id=$2`, seq, loginID).
+			Scan(&messageID, &recordedSID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
 			return err
 		}
-		if statusRank[status] <= statusRank[m.Status] {
-			return nil
+		if recordedSID.Valid && recordedSID.String != twilioSID {
+			return nil // not the text this callback URL was given to
 		}
-		var code any
-		if errorCode != 0 {
-			code = errorCode
+		if !messageID.Valid {
+			return nil // a code or a HELP reply: no message to update
 		}
-		_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status=$2, error_code=$3 WHERE id=$1`, m.ID, status, code)
-		m.Status, m.ErrorCode, changed = status, errorCode, err == nil
+		if changed, err = s.advanceStatus(ctx, messageID.String, status, errorCode); err != nil {
+			return err
+		}
+		m, err = s.getMessage(ctx, `WHERE id=$1`, messageID.String)
 		return err
 	})
-	return m, changed, err
+	if err != nil {
+		return nil, false, fmt.Errorf("applying a delivery status: %w", err)
+	}
+	return m, changed, nil
 }
 
-// MarkRead records that the patient saw these messages in the portal; it returns those newly read.
+// MarkRead records that the patient saw these staff messages in the portal; it returns those
+// newly read. careline_message.read_at is the only record of it.
 func (s *Store) MarkRead(ctx context.Context, patientID string, ids []string) ([]*Message, error) {
 	var read []*Message
-	for _, msgID := range ids {
-		m, err := s.getMessage(ctx, `WHERE id=$1 AND patient_id=$2 AND read_at IS NULL AND from_patient=false`, msgID, patientID)
-		if err != nil {
-			return nil, err
-		} else if m == nil {
-			continue
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for _, msgID := range ids {
+			m, err := s.getMessage(ctx, `WHERE id=$1 AND patient_id=$2 AND read_at IS NULL AND from_patient=false`, msgID, patientID)
+			if err != nil {
+				return err
+			} else if m == nil {
+				continue
+			}
+			if _, err = s.DB.Exec(ctx, `UPDATE careline_message SET read_at=$2 WHERE id=$1`, m.ID, s.nowMilli()); err != nil {
+				return err
+			}
+			read = append(read, m)
 		}
-		if _, err = s.DB.Exec(ctx, `UPDATE careline_message SET read_at=$2 WHERE id=$1`, m.ID, s.nowMilli()); err != nil {
-			return nil, err
-		}
-		read = append(read, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recording messages read: %w", err)
 	}
 	return read, nil
 }
@@ -235,7 +241,7 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 		return nil, err
 	}
 	arows, err := s.DB.Query(ctx, `
-		SELECT a.id, a.message_id, a.file_name, a.name_sealed, a.content_type, a.size FROM careline_attachment a
+		SELECT a.id, a.message_id, a.name_sealed, a.content_type, a.size FROM careline_attachment a
 		JOIN careline_message m ON m.id = a.message_id WHERE m.patient_id=$1 ORDER BY a.id`, patientID)
 	if err != nil {
 		return nil, err
@@ -244,7 +250,7 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 	for arows.Next() {
 		var a Attachment
 		var nameSealed []byte
-		if err := arows.Scan(&a.ID, &a.MessageID, &a.FileName, &nameSealed, &a.ContentType, &a.Size); err != nil {
+		if err := arows.Scan(&a.ID, &a.MessageID, &nameSealed, &a.ContentType, &a.Size); err != nil {
 			return nil, err
 		}
 		if err := s.openFileName(&a, nameSealed); err != nil {
@@ -257,14 +263,40 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 	return msgs, arows.Err()
 }
 
+// MessageAttachments returns a message's attachments with their data.
+func (s *Store) MessageAttachments(ctx context.Context, messageID string) ([]*Attachment, error) {
+	rows, err := s.DB.Query(ctx, `SELECT id, message_id, name_sealed, content_type, size, data_sealed
+		FROM careline_attachment WHERE message_id=$1 ORDER BY id`, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("reading a message's attachments: %w", err)
+	}
+	defer rows.Close()
+	var out []*Attachment
+	for rows.Next() {
+		var a Attachment
+		var sealed, nameSealed []byte
+		if err = rows.Scan(&a.ID, &a.MessageID, &nameSealed, &a.ContentType, &a.Size, &sealed); err != nil {
+			return nil, err
+		}
+		if err = s.openFileName(&a, nameSealed); err != nil {
+			return nil, err
+		}
+		if a.Data, err = s.Seal.Open(sealed, attachmentContext(a.ID)); err != nil {
+			return nil, err
+		}
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}
+
 // GetAttachment returns one attachment with its data, only if it belongs to the patient.
 func (s *Store) GetAttachment(ctx context.Context, patientID, attachmentID string) (*Attachment, error) {
 	var a Attachment
 	var sealed, nameSealed []byte
 	err := s.DB.QueryRow(ctx, `
-		SELECT a.id, a.message_id, a.file_name, a.name_sealed, a.content_type, a.size, a.data_sealed FROM careline_attachment a
+		SELECT a.id, a.message_id, a.name_sealed, a.content_type, a.size, a.data_sealed FROM careline_attachment a
 		JOIN careline_message m ON m.id = a.message_id WHERE a.id=$1 AND m.patient_id=$2`, attachmentID, patientID).
-		Scan(&a.ID, &a.MessageID, &a.FileName, &nameSealed, &a.ContentType, &a.Size, &sealed)
+		Scan(&a.ID, &a.MessageID, &nameSealed, &a.ContentType, &a.Size, &sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {

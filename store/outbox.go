@@ -4,20 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
-)
-
-// Outbox kinds and states.
-const (
-	KindMessage = "message" // a staff message (plain SMS or secure-link notice)
-	KindCode    = "code"    // a portal one-time code: the patient is waiting, so it goes first
-	KindHelp    = "help"    // the answer to HELP
-
-	OutboxPending = "pending"
-	OutboxSending = "sending" // handed to Twilio; after a crash, reconciled before any resend
-	OutboxSent    = "sent"
-	OutboxFailed  = "failed"
 )
 
 // Outgoing is one text waiting in (or gone through) the outbox.
@@ -26,10 +15,10 @@ type Outgoing struct {
 	LoginID        string
 	PatientID      string
 	MessageID      string
-	Kind           string
+	Kind           OutboxKind
 	Body           string
 	StatusCallback bool
-	State          string
+	State          OutboxState
 	Attempts       int
 	NextAttemptAt  time.Time
 	GiveUpAt       time.Time
@@ -37,6 +26,11 @@ type Outgoing struct {
 	ErrorCode      int
 	LastError      string
 	CreatedAt      time.Time
+
+	// Read with the text by ClaimDue, so the sender does not read the patient again.
+	To              string // the patient's number
+	PatientOptedOut bool
+	PatientGone     bool // the patient's record was deleted
 }
 
 func outboxContext(seq int64) string { return "outbox:" + strconv.FormatInt(seq, 10) }
@@ -73,15 +67,97 @@ func (s *Store) Enqueue(ctx context.Context, o *Outgoing) error {
 const outboxColumns = `SELECT seq, login_id, patient_id, message_id, kind, body_sealed, status_callback, state, attempts,
 	next_attempt_at, give_up_at, twilio_sid, error_code, last_error, created_at FROM careline_outbox`
 
-// NextDue returns the next text a login may send now: codes first, then oldest first, and
+// ClaimDue marks up to limit texts of a login that may be sent now as "sending", and returns
+// them with their patient's number, in one transaction: codes first, then oldest first, and
 // never one whose patient has an earlier text still waiting (so each patient's texts arrive
-// in order even when one is being retried).
-func (s *Store) NextDue(ctx context.Context, loginID string) (*Outgoing, error) {
-	return s.scanOutgoing(s.DB.QueryRow(ctx, outboxColumns+` o
-		WHERE o.login_id=$1 AND o.state='pending' AND o.next_attempt_at <= $2
-		AND NOT EXISTS (SELECT 1 FROM careline_outbox e WHERE e.patient_id=o.patient_id
-			AND e.state IN ('pending', 'sending') AND e.seq < o.seq AND e.kind <> 'code' AND o.kind <> 'code')
-		ORDER BY o.priority, o.seq LIMIT 1`, loginID, s.nowMilli()))
+// in order even when one is being retried). A crash before their outcome is recorded leaves
+// them "sending", which the sender reconciles with Twilio at its next start.
+func (s *Store) ClaimDue(ctx context.Context, loginID string, limit int) ([]*Outgoing, error) {
+	var out []*Outgoing
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		out = out[:0]
+		rows, err := s.DB.Query(ctx, `SELECT o.seq, o.login_id, o.patient_id, o.message_id, o.kind, o.body_sealed, o.status_callback,
+				o.state, o.attempts, o.next_attempt_at, o.give_up_at, o.twilio_sid, o.error_code, o.last_error, o.created_at,
+				p.phone_sealed, p.opted_out_at IS NOT NULL
+			FROM careline_outbox o LEFT JOIN careline_patient p ON p.id = o.patient_id
+			WHERE o.login_id=$1 AND o.state='pending' AND o.next_attempt_at <= $2
+			AND NOT EXISTS (SELECT 1 FROM careline_outbox e WHERE e.patient_id=o.patient_id
+				AND e.state IN ('pending', 'sending') AND e.seq < o.seq AND e.kind <> 'code' AND o.kind <> 'code')
+			ORDER BY o.priority, o.seq LIMIT $3`, loginID, s.nowMilli(), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var phoneSealed []byte
+			var optedOut sql.NullBool
+			o, err := s.scanOutgoing(rows, &phoneSealed, &optedOut)
+			if err != nil {
+				return err
+			}
+			if phoneSealed == nil {
+				o.PatientGone = true
+			} else if o.To, err = s.Seal.OpenString(phoneSealed, phoneContext(o.PatientID)); err != nil {
+				return fmt.Errorf("opening the number of outbox text %d: %w", o.Seq, err)
+			}
+			o.PatientOptedOut = optedOut.Bool
+			out = append(out, o)
+		}
+		if err = rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		for _, o := range out {
+			o.State = OutboxSending
+			o.Attempts++
+			if _, err = s.DB.Exec(ctx, `UPDATE careline_outbox SET state='sending', attempts=attempts+1 WHERE seq=$1`, o.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claiming due texts: %w", err)
+	}
+	return out, nil
+}
+
+// Outcome is what happened to one claimed text.
+type Outcome struct {
+	Text *Outgoing
+	// Exactly one of: SID (Twilio accepted it), RetryAt (try again), or Failed.
+	SID       string
+	Status    MessageStatus
+	RetryAt   time.Time
+	Failed    bool
+	ErrorCode int
+	Error     string // no patient data
+}
+
+// RecordOutcomes records what happened to texts the sender handed to Twilio, in one
+// transaction, and the SID and status on the messages they carry.
+func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for _, oc := range outcomes {
+			var err error
+			switch {
+			case oc.SID != "":
+				err = s.markSent(ctx, oc.Text, oc.SID, oc.Status)
+			case oc.Failed:
+				err = s.markFailed(ctx, oc.Text, oc.ErrorCode, oc.Error)
+			default:
+				err = s.Retry(ctx, oc.Text.Seq, oc.RetryAt, oc.Error)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recording the outcome of texts: %w", err)
+	}
+	return nil
 }
 
 // NextWake is when the earliest pending text of a login becomes due (zero if none).
@@ -117,21 +193,17 @@ func (s *Store) GetOutgoing(ctx context.Context, seq int64) (*Outgoing, error) {
 	return s.scanOutgoing(s.DB.QueryRow(ctx, outboxColumns+` WHERE seq=$1`, seq))
 }
 
-// MarkSending records that the text is being handed to Twilio.
-func (s *Store) MarkSending(ctx context.Context, seq int64) error {
-	_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='sending', attempts=attempts+1 WHERE seq=$1`, seq)
-	return err
+// MarkOutboxSent records Twilio's acceptance, and the SID on the message the text carries.
+func (s *Store) MarkOutboxSent(ctx context.Context, o *Outgoing, twilioSID string, status MessageStatus) error {
+	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error { return s.markSent(ctx, o, twilioSID, status) })
 }
 
-// MarkOutboxSent records Twilio's acceptance, and the SID on the message the text carries.
-func (s *Store) MarkOutboxSent(ctx context.Context, o *Outgoing, twilioSID, status string) error {
-	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='sent', twilio_sid=$2, last_error=NULL WHERE seq=$1`, o.Seq, twilioSID)
-		if err == nil && o.MessageID != "" {
-			err = s.SetSent(ctx, o.MessageID, twilioSID, status)
-		}
-		return err
-	})
+func (s *Store) markSent(ctx context.Context, o *Outgoing, twilioSID string, status MessageStatus) error {
+	_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='sent', twilio_sid=$2, last_error=NULL WHERE seq=$1`, o.Seq, twilioSID)
+	if err == nil && o.MessageID != "" {
+		err = s.SetSent(ctx, o.MessageID, twilioSID, status)
+	}
+	return err
 }
 
 // Retry puts a text back in the queue after a temporary failure.
@@ -143,17 +215,19 @@ func (s *Store) Retry(ctx context.Context, seq int64, at time.Time, errText stri
 
 // MarkOutboxFailed records that the text will not be sent, and fails the message it carries.
 func (s *Store) MarkOutboxFailed(ctx context.Context, o *Outgoing, code int, errText string) error {
+	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error { return s.markFailed(ctx, o, code, errText) })
+}
+
+func (s *Store) markFailed(ctx context.Context, o *Outgoing, code int, errText string) error {
 	var codeArg any
 	if code != 0 {
 		codeArg = code
 	}
-	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='failed', error_code=$2, last_error=$3 WHERE seq=$1`, o.Seq, codeArg, errText)
-		if err == nil && o.MessageID != "" {
-			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='failed', error_code=$2 WHERE id=$1`, o.MessageID, codeArg)
-		}
-		return err
-	})
+	_, err := s.DB.Exec(ctx, `UPDATE careline_outbox SET state='failed', error_code=$2, last_error=$3 WHERE seq=$1`, o.Seq, codeArg, errText)
+	if err == nil && o.MessageID != "" {
+		_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='failed', error_code=$2 WHERE id=$1`, o.MessageID, codeArg)
+	}
+	return err
 }
 
 // OutboxLogins lists logins with texts pending or being sent, for startup.
@@ -174,7 +248,7 @@ func (s *Store) OutboxLogins(ctx context.Context) ([]string, error) {
 	return ids, rows.Err()
 }
 
-func (s *Store) scanOutgoing(row scannable) (*Outgoing, error) {
+func (s *Store) scanOutgoing(row scannable, extra ...any) (*Outgoing, error) {
 	var (
 		o                       Outgoing
 		messageID, sid, lastErr sql.NullString
@@ -182,8 +256,8 @@ func (s *Store) scanOutgoing(row scannable) (*Outgoing, error) {
 		sealed                  []byte
 		next, giveUp, created   int64
 	)
-	err := row.Scan(&o.Seq, &o.LoginID, &o.PatientID, &messageID, &o.Kind, &sealed, &o.StatusCallback, &o.State, &o.Attempts,
-		&next, &giveUp, &sid, &code, &lastErr, &created)
+	err := row.Scan(append([]any{&o.Seq, &o.LoginID, &o.PatientID, &messageID, &o.Kind, &sealed, &o.StatusCallback, &o.State, &o.Attempts,
+		&next, &giveUp, &sid, &code, &lastErr, &created}, extra...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {

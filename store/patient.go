@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/careline/careline/phone"
@@ -29,34 +30,50 @@ type Consent struct {
 func phoneContext(id string) string { return "patient-phone:" + id }
 func dobContext(id string) string   { return "patient-dob:" + id }
 
-// EnsurePatient records the patient if new; the id is computed by the caller from the number.
-func (s *Store) EnsurePatient(ctx context.Context, id, loginID, e164 string) error {
-	_, err := s.DB.Exec(ctx, `
+// Staff type the consent's "how" freely, and will type names into it: it is sealed.
+func consentHowContext(id string) string { return "patient-consent-how:" + id }
+
+const patientColumns = `id, login_id, phone_sealed, dob_sealed, opted_out_at, consent_at, consent_by, consent_how_sealed`
+
+// GetOrCreatePatient returns the patient, recording them first if new, in one statement; the
+// id is computed by the caller from the number.
+func (s *Store) GetOrCreatePatient(ctx context.Context, id, loginID, number string) (*Patient, error) {
+	// DO UPDATE (of nothing) rather than DO NOTHING, so the existing row is returned too.
+	p, err := s.scanPatient(s.DB.QueryRow(ctx, `
 		INSERT INTO careline_patient (id, login_id, phone_sealed, phone_last4, created_at)
 		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (id) DO NOTHING`,
-		id, loginID, s.Seal.SealString(e164, phoneContext(id)), phone.Last4(e164), s.nowMilli())
-	return err
+		ON CONFLICT (id) DO UPDATE SET id=excluded.id
+		RETURNING `+patientColumns,
+		id, loginID, s.Seal.SealString(number, phoneContext(id)), phone.Last4(number), s.nowMilli()))
+	if err != nil {
+		return nil, fmt.Errorf("recording a patient: %w", err)
+	}
+	return p, nil
 }
 
 // GetPatient returns the patient, or nil if there is none with that id.
 func (s *Store) GetPatient(ctx context.Context, id string) (*Patient, error) {
-	var (
-		p                 Patient
-		sealed, dob       []byte
-		optedOut, consent sql.NullInt64
-		by, how           sql.NullString
-	)
-	err := s.DB.QueryRow(ctx, `
-		SELECT id, login_id, phone_sealed, dob_sealed, opted_out_at, consent_at, consent_by, consent_how
-		FROM careline_patient WHERE id = $1`, id).
-		Scan(&p.ID, &p.LoginID, &sealed, &dob, &optedOut, &consent, &by, &how)
+	p, err := s.scanPatient(s.DB.QueryRow(ctx, `SELECT `+patientColumns+` FROM careline_patient WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
+		return nil, fmt.Errorf("reading a patient: %w", err)
+	}
+	return p, nil
+}
+
+func (s *Store) scanPatient(row scannable) (*Patient, error) {
+	var (
+		p                 Patient
+		sealed, dob, how  []byte
+		optedOut, consent sql.NullInt64
+		by                sql.NullString
+	)
+	err := row.Scan(&p.ID, &p.LoginID, &sealed, &dob, &optedOut, &consent, &by, &how)
+	if err != nil {
 		return nil, err
 	}
-	if p.Phone, err = s.Seal.OpenString(sealed, phoneContext(id)); err != nil {
+	if p.Phone, err = s.Seal.OpenString(sealed, phoneContext(p.ID)); err != nil {
 		return nil, err
 	}
 	p.HasDOB = dob != nil
@@ -64,7 +81,12 @@ func (s *Store) GetPatient(ctx context.Context, id string) (*Patient, error) {
 		p.OptedOutAt = time.UnixMilli(optedOut.Int64)
 	}
 	if consent.Valid {
-		p.Consent = &Consent{At: time.UnixMilli(consent.Int64), By: by.String, How: how.String}
+		p.Consent = &Consent{At: time.UnixMilli(consent.Int64), By: by.String}
+		if how != nil {
+			if p.Consent.How, err = s.Seal.OpenString(how, consentHowContext(p.ID)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return &p, nil
 }
@@ -72,11 +94,11 @@ func (s *Store) GetPatient(ctx context.Context, id string) (*Patient, error) {
 // SetConsent records (or, with nil, revokes) consent to plain SMS.
 func (s *Store) SetConsent(ctx context.Context, id string, c *Consent) error {
 	if c == nil {
-		_, err := s.DB.Exec(ctx, `UPDATE careline_patient SET consent_at=NULL, consent_by=NULL, consent_how=NULL WHERE id=$1`, id)
+		_, err := s.DB.Exec(ctx, `UPDATE careline_patient SET consent_at=NULL, consent_by=NULL, consent_how_sealed=NULL WHERE id=$1`, id)
 		return err
 	}
-	_, err := s.DB.Exec(ctx, `UPDATE careline_patient SET consent_at=$2, consent_by=$3, consent_how=$4 WHERE id=$1`,
-		id, c.At.UnixMilli(), c.By, c.How)
+	_, err := s.DB.Exec(ctx, `UPDATE careline_patient SET consent_at=$2, consent_by=$3, consent_how_sealed=$4 WHERE id=$1`,
+		id, c.At.UnixMilli(), c.By, s.Seal.SealString(c.How, consentHowContext(id)))
 	return err
 }
 

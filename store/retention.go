@@ -11,7 +11,6 @@ type Purged struct {
 	Attachments int64
 	Inbound     int64 // delivered webhook records
 	Outbox      int64 // settled texts
-	Statuses    int64 // held statuses whose text never showed up
 }
 
 // PurgeBefore erases message content and delivery records older than before. The messages'
@@ -26,9 +25,8 @@ func (s *Store) PurgeBefore(ctx context.Context, before time.Time) (Purged, erro
 		}{
 			{&p.Attachments, `DELETE FROM careline_attachment WHERE message_id IN (SELECT id FROM careline_message WHERE created_at < $1)`},
 			{&p.Messages, `UPDATE careline_message SET body_sealed=NULL WHERE created_at < $1 AND body_sealed IS NOT NULL`},
-			{&p.Inbound, `DELETE FROM careline_inbound WHERE bridged_at IS NOT NULL AND received_at < $1`},
+			{&p.Inbound, `DELETE FROM careline_inbound WHERE state <> 'pending' AND received_at < $1`},
 			{&p.Outbox, `DELETE FROM careline_outbox WHERE state IN ('sent', 'failed') AND created_at < $1`},
-			{&p.Statuses, `DELETE FROM careline_early_status WHERE received_at < $1`},
 		}
 		for _, step := range steps {
 			res, err := s.DB.Exec(ctx, step.query, cutoff)

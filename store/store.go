@@ -36,10 +36,7 @@ func New(db *dbutil.Database, seal *atrest.Keyring, log zerolog.Logger) *Store {
 
 // Upgrade creates or migrates careline's tables.
 func (s *Store) Upgrade(ctx context.Context) error {
-	if err := s.DB.Upgrade(ctx); err != nil {
-		return err
-	}
-	return s.sealLegacyFileNames(ctx)
+	return s.DB.Upgrade(ctx)
 }
 
 func (s *Store) nowMilli() int64 { return s.now().UnixMilli() }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,7 +51,7 @@ func newTestStore(t *testing.T, db *dbutil.Database) *Store {
 func TestPatientSealedAtRest(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		if err := s.EnsurePatient(ctx, "p1", "login", "+14155550123"); err != nil {
+		if _, err := s.GetOrCreatePatient(ctx, "p1", "login", "+14155550123"); err != nil {
 			t.Fatal(err)
 		}
 		var sealed []byte
@@ -68,28 +69,96 @@ func TestPatientSealedAtRest(t *testing.T) {
 	})
 }
 
+// sentText queues a staff message's text for login L and records Twilio's SID for it.
+func sentText(t *testing.T, s *Store, login, messageID, sid string) *Outgoing {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.SaveMessage(ctx, &Message{ID: messageID, PatientID: "p1", Channel: ChannelSecure, Body: "x", Status: StatusQueued}); err != nil {
+		t.Fatal(err)
+	}
+	o := &Outgoing{LoginID: login, PatientID: "p1", MessageID: messageID, Kind: KindMessage, Body: "notice", StatusCallback: true,
+		GiveUpAt: time.Now().Add(time.Hour)}
+	if err := s.Enqueue(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if sid != "" {
+		if err := s.MarkOutboxSent(ctx, o, sid, StatusQueued); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return o
+}
+
 func TestStatusNeverMovesBackwards(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		_ = s.EnsurePatient(ctx, "p1", "login", "+14155550123")
-		if err := s.SaveMessage(ctx, &Message{ID: "m1", PatientID: "p1", Channel: ChannelSecure, Body: "x", TwilioSID: "SM1", Status: "queued"}); err != nil {
-			t.Fatal(err)
-		}
+		_, _ = s.GetOrCreatePatient(ctx, "p1", "L", "+14155550123")
+		o := sentText(t, s, "L", "m1", "SM1")
 		for _, step := range []struct {
-			status  string
+			status  MessageStatus
 			changed bool
-			want    string
+			want    MessageStatus
 		}{
-			{"delivered", true, "delivered"}, {"sent", false, "delivered"}, {"queued", false, "delivered"},
-			{"read", true, "read"}, {"delivered", false, "read"},
+			{StatusDelivered, true, StatusDelivered}, {StatusSent, false, StatusDelivered}, {StatusQueued, false, StatusDelivered},
+			{StatusRead, true, StatusRead}, {StatusDelivered, false, StatusRead},
 		} {
-			m, changed, err := s.UpdateStatus(ctx, "SM1", step.status, 0)
+			m, changed, err := s.UpdateStatus(ctx, "L", o.Seq, "SM1", step.status, 0)
 			if err != nil || changed != step.changed || m.Status != step.want {
 				t.Fatalf("after %s: status %q changed %v, %v; want %q changed %v", step.status, m.Status, changed, err, step.want, step.changed)
 			}
 		}
-		if m, _, err := s.UpdateStatus(ctx, "SMunknown", "delivered", 0); err != nil || m != nil {
-			t.Fatalf("unknown SID: %+v %v", m, err)
+		if m, _, err := s.UpdateStatus(ctx, "L", o.Seq+100, "SMunknown", StatusDelivered, 0); err != nil || m != nil {
+			t.Fatalf("unknown outbox entry: %+v %v", m, err)
+		}
+	})
+}
+
+// TestStatusMatchedByLoginAndOutbox: a status callback changes only the text its URL names,
+// of the login its URL names, carrying the SID Twilio gave that text (issue 10, finding 13:
+// matched by SID alone, one account's callback could change another login's message).
+func TestStatusMatchedByLoginAndOutbox(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, _ = s.GetOrCreatePatient(ctx, "p1", "L", "+14155550123")
+		mine := sentText(t, s, "L", "m1", "SM1")
+		theirs := sentText(t, s, "OTHER", "m2", "SM2")
+		for name, try := range map[string]struct {
+			login string
+			seq   int64
+			sid   string
+		}{
+			"another login's text":      {"L", theirs.Seq, "SM2"},
+			"from another login":        {"OTHER", mine.Seq, "SM1"},
+			"another SID for this text": {"L", mine.Seq, "SM2"},
+		} {
+			if m, changed, err := s.UpdateStatus(ctx, try.login, try.seq, try.sid, StatusFailed, 30003); err != nil || changed || m != nil {
+				t.Errorf("%s: changed %v (%+v), %v", name, changed, m, err)
+			}
+		}
+		for _, id := range []string{"m1", "m2"} {
+			if m, _ := s.GetMessage(ctx, id); m.Status != StatusQueued {
+				t.Errorf("%s is %s, want untouched", id, m.Status)
+			}
+		}
+	})
+}
+
+// TestStatusBeforeSIDIsRecorded: Twilio may call back before careline recorded its answer to
+// the send; the callback names the text, so it applies, and recording the SID afterwards
+// does not move the message back.
+func TestStatusBeforeSIDIsRecorded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, _ = s.GetOrCreatePatient(ctx, "p1", "L", "+14155550123")
+		o := sentText(t, s, "L", "m1", "")
+		if m, changed, err := s.UpdateStatus(ctx, "L", o.Seq, "SMearly", StatusDelivered, 0); err != nil || !changed || m.Status != StatusDelivered {
+			t.Fatalf("early status: %+v %v %v", m, changed, err)
+		}
+		if err := s.MarkOutboxSent(ctx, o, "SMearly", StatusQueued); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := s.GetMessage(ctx, "m1"); m.Status != StatusDelivered || m.TwilioSID != "SMearly" {
+			t.Fatalf("after the SID was recorded: %+v", m)
 		}
 	})
 }
@@ -97,9 +166,9 @@ func TestStatusNeverMovesBackwards(t *testing.T) {
 func TestOutboxOrderAndPriority(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		_ = s.EnsurePatient(ctx, "a", "L", "+14155550001")
-		_ = s.EnsurePatient(ctx, "b", "L", "+14155550002")
-		enqueue := func(patient, kind, body string) *Outgoing {
+		_, _ = s.GetOrCreatePatient(ctx, "a", "L", "+14155550001")
+		_, _ = s.GetOrCreatePatient(ctx, "b", "L", "+14155550002")
+		enqueue := func(patient string, kind OutboxKind, body string) *Outgoing {
 			o := &Outgoing{LoginID: "L", PatientID: patient, Kind: kind, Body: body, GiveUpAt: time.Now().Add(time.Hour)}
 			if err := s.Enqueue(ctx, o); err != nil {
 				t.Fatal(err)
@@ -110,38 +179,47 @@ func TestOutboxOrderAndPriority(t *testing.T) {
 		a2 := enqueue("a", KindMessage, "a2")
 		b1 := enqueue("b", KindMessage, "b1")
 		code := enqueue("a", KindCode, "code")
-		next := func() *Outgoing {
+		claim := func(limit int) []string {
 			t.Helper()
-			o, err := s.NextDue(ctx, "L")
+			texts, err := s.ClaimDue(ctx, "L", limit)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return o
+			var bodies []string
+			for _, o := range texts {
+				if o.To == "" || o.State != OutboxSending {
+					t.Fatalf("claimed %+v without its number or state", o)
+				}
+				bodies = append(bodies, o.Body)
+			}
+			return bodies
 		}
-		if o := next(); o.Seq != code.Seq || o.Body != "code" {
-			t.Fatalf("first = %+v, want the code", o)
+		// Codes first, then one text per patient, oldest first: a2 waits for a1.
+		if got := claim(10); !slices.Equal(got, []string{"code", "a1", "b1"}) {
+			t.Fatalf("first claim = %q", got)
 		}
-		_ = s.MarkOutboxSent(ctx, code, "SMc", "queued")
-		if o := next(); o.Seq != a1.Seq {
-			t.Fatalf("second = %q, want a1", o.Body)
+		if got := claim(10); len(got) != 0 {
+			t.Fatalf("claimed again while sending: %q", got)
 		}
-		// a1 is being retried later: a2 must wait for it, b1 may go.
-		_ = s.MarkSending(ctx, a1.Seq)
-		_ = s.Retry(ctx, a1.Seq, time.Now().Add(time.Hour), "429")
-		if o := next(); o.Seq != b1.Seq {
-			t.Fatalf("while a1 waits, next = %q, want b1", o.Body)
+		err := s.RecordOutcomes(ctx, []Outcome{
+			{Text: code, SID: "SMc", Status: StatusQueued},
+			{Text: a1, RetryAt: time.Now().Add(time.Hour), Error: "429"},
+			{Text: b1, SID: "SMb", Status: StatusQueued},
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		_ = s.MarkOutboxSent(ctx, b1, "SMb", "queued")
-		if o := next(); o != nil {
-			t.Fatalf("a2 overtook a1: %q", o.Body)
+		if got := claim(10); len(got) != 0 {
+			t.Fatalf("a2 overtook a1 while a1 waits: %q", got)
 		}
 		_ = s.Retry(ctx, a1.Seq, time.Now().Add(-time.Second), "429")
-		if o := next(); o.Seq != a1.Seq || o.Attempts != 1 {
-			t.Fatalf("after the wait, next = %+v, want a1 with 1 attempt", o)
+		texts, _ := s.ClaimDue(ctx, "L", 10)
+		if len(texts) != 1 || texts[0].Seq != a1.Seq || texts[0].Attempts != 2 {
+			t.Fatalf("after the wait, claimed %+v, want a1 on its second attempt", texts)
 		}
-		_ = s.MarkOutboxSent(ctx, a1, "SMa", "queued")
-		if o := next(); o.Seq != a2.Seq {
-			t.Fatalf("last = %+v, want a2", o)
+		_ = s.RecordOutcomes(ctx, []Outcome{{Text: a1, SID: "SMa", Status: StatusQueued}})
+		if got := claim(1); !slices.Equal(got, []string{"a2"}) {
+			t.Fatalf("last = %q, want a2", got)
 		}
 		var sealed []byte
 		_ = s.DB.QueryRow(ctx, `SELECT body_sealed FROM careline_outbox WHERE seq=$1`, a2.Seq).Scan(&sealed)
@@ -154,10 +232,10 @@ func TestOutboxOrderAndPriority(t *testing.T) {
 func TestRetentionPurgesOnlyWhatIsDue(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		_ = s.EnsurePatient(ctx, "p", "L", "+14155550001")
+		_, _ = s.GetOrCreatePatient(ctx, "p", "L", "+14155550001")
 		old := time.Now().Add(-40 * 24 * time.Hour)
 		save := func(id string, at time.Time) {
-			err := s.SaveMessage(ctx, &Message{ID: id, PatientID: "p", Channel: ChannelSMS, Body: "body " + id, Status: "received",
+			err := s.SaveMessage(ctx, &Message{ID: id, PatientID: "p", Channel: ChannelSMS, Body: "body " + id, Status: StatusReceived,
 				CreatedAt: at, Attachments: []*Attachment{{ID: id + "-a", FileName: "x.png", ContentType: "image/png", Data: []byte("png")}}})
 			if err != nil {
 				t.Fatal(err)
@@ -185,38 +263,84 @@ func TestRetentionPurgesOnlyWhatIsDue(t *testing.T) {
 	})
 }
 
-func TestEarlyStatusHeldUntilTheSIDIsRecorded(t *testing.T) {
+// TestKeywordActedOnOnce: a keyword message is recorded once and kept past the retention
+// purge, so a replayed STOP or START (issue 10, finding 13) is recognised.
+func TestKeywordActedOnOnce(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		_ = s.EnsurePatient(ctx, "p1", "L", "+14155550123")
-		for _, st := range []string{"delivered", "sent", "delivered"} {
-			if held, err := s.HoldStatus(ctx, "SMearly", st, 0); err != nil || !held {
-				t.Fatalf("HoldStatus(%s) = %v, %v", st, held, err)
-			}
+		_, _ = s.GetOrCreatePatient(ctx, "p1", "L", "+14155550123")
+		in := &Inbound{MessageID: "SMstop", LoginID: "L", PatientID: "p1", Channel: ChannelSMS, From: "+14155550123", Body: "STOP"}
+		if _, isNew, err := s.SaveInbound(ctx, in); err != nil || !isNew {
+			t.Fatal(isNew, err)
 		}
-		// A code's status is not held: its SID is known to the outbox and carries no message.
-		code := &Outgoing{LoginID: "L", PatientID: "p1", Kind: KindCode, Body: "123456", GiveUpAt: time.Now().Add(time.Minute)}
-		if err := s.Enqueue(ctx, code); err != nil {
+		if first, err := s.RecordKeyword(ctx, "SMstop", "p1", KeywordOptOut); err != nil || !first {
+			t.Fatal(first, err)
+		}
+		_ = s.MarkInboundBridged(ctx, "SMstop")
+		if p, err := s.PurgeBefore(ctx, time.Now().Add(time.Minute)); err != nil || p.Inbound != 1 {
+			t.Fatalf("purge = %+v, %v", p, err)
+		}
+		if _, isNew, err := s.SaveInbound(ctx, in); err != nil || !isNew {
+			t.Fatalf("after the purge the replay is new to the inbox: %v %v", isNew, err)
+		}
+		if first, err := s.RecordKeyword(ctx, "SMstop", "p1", KeywordOptOut); err != nil || first {
+			t.Fatalf("replayed keyword acted on again: %v %v", first, err)
+		}
+	})
+}
+
+// TestConsentHowSealed: staff type names into the consent's "how"; it is sealed at rest.
+func TestConsentHowSealed(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, _ = s.GetOrCreatePatient(ctx, "p1", "L", "+14155550123")
+		how := "verbal, daughter Mary Smith present"
+		if err := s.SetConsent(ctx, "p1", &Consent{At: time.Now(), By: "@dr:clinic", How: how}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.MarkOutboxSent(ctx, code, "SMcode", "queued"); err != nil {
+		var sealed []byte
+		if err := s.DB.QueryRow(ctx, `SELECT consent_how_sealed FROM careline_patient WHERE id='p1'`).Scan(&sealed); err != nil {
 			t.Fatal(err)
 		}
-		if held, err := s.HoldStatus(ctx, "SMcode", "delivered", 0); err != nil || held {
-			t.Fatalf("status of a code held: %v, %v", held, err)
+		if len(sealed) == 0 || bytes.Contains(sealed, []byte("Mary")) {
+			t.Fatalf("consent how stored readable: %q", sealed)
 		}
-		got, err := s.TakeEarlyStatuses(ctx, "SMearly")
-		if err != nil || len(got) != 2 || got[0].Status != "sent" || got[1].Status != "delivered" {
-			t.Fatalf("TakeEarlyStatuses = %+v, %v; want sent then delivered, once each", got, err)
+		if p, err := s.GetPatient(ctx, "p1"); err != nil || p.Consent == nil || p.Consent.How != how {
+			t.Fatalf("GetPatient = %+v, %v", p, err)
 		}
-		if again, err := s.TakeEarlyStatuses(ctx, "SMearly"); err != nil || len(again) != 0 {
-			t.Fatalf("statuses taken twice: %+v, %v", again, err)
+	})
+}
+
+// TestInboxGivesUpAndTellsThePortal: a message that cannot reach its room is retried with a
+// schedule, then given up; a portal message then shows as failed to the patient.
+func TestInboxGivesUpAndTellsThePortal(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		_, _ = s.GetOrCreatePatient(ctx, "p1", "L", "+14155550123")
+		m := &Message{ID: "mportal", PatientID: "p1", FromPatient: true, Channel: ChannelPortal, Body: "my knee hurts"}
+		if _, err := s.SavePortalInbound(ctx, m, "L"); err != nil {
+			t.Fatal(err)
 		}
-		// Held statuses of texts that never showed up go with the retention purge.
-		_, _ = s.HoldStatus(ctx, "SMnever", "failed", 30003)
-		p, err := s.PurgeBefore(ctx, time.Now().Add(time.Minute))
-		if err != nil || p.Statuses != 1 {
-			t.Fatalf("purge = %+v, %v; want 1 held status erased", p, err)
+		if got, _ := s.GetMessage(ctx, "mportal"); got.Status != StatusPending {
+			t.Fatalf("portal message saved as %s, want pending", got.Status)
+		}
+		if due, err := s.DueInbound(ctx, 10); err != nil || len(due) != 1 || due[0].Channel != ChannelPortal {
+			t.Fatalf("due = %+v, %v", due, err)
+		}
+		if err := s.RetryInbound(ctx, "mportal", time.Now().Add(time.Hour), "homeserver down"); err != nil {
+			t.Fatal(err)
+		}
+		if due, _ := s.DueInbound(ctx, 10); len(due) != 0 {
+			t.Fatalf("retried before its time: %+v", due)
+		}
+		if err := s.GiveUpInbound(ctx, "mportal", "homeserver down"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetMessage(ctx, "mportal"); got.Status != StatusFailed {
+			t.Fatalf("given-up message is %s, want failed", got.Status)
+		}
+		if in, _ := s.GetInbound(ctx, "mportal"); in.State != InboundFailed || in.Attempts != 2 {
+			t.Fatalf("inbox row %+v", in)
 		}
 	})
 }
@@ -224,31 +348,22 @@ func TestEarlyStatusHeldUntilTheSIDIsRecorded(t *testing.T) {
 func TestAttachmentNameSealedAtRest(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		_ = s.EnsurePatient(ctx, "p1", "L", "+14155550123")
+		_, _ = s.GetOrCreatePatient(ctx, "p1", "L", "+14155550123")
 		err := s.SaveMessage(ctx, &Message{ID: "m1", PatientID: "p1", FromPatient: true, Channel: ChannelPortal, Body: "x",
 			Attachments: []*Attachment{{ID: "a1", FileName: "MRI knee Jane Doe.pdf", ContentType: "application/pdf", Data: []byte("%PDF-")}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A row as written before names were sealed.
-		_, err = s.DB.Exec(ctx, `INSERT INTO careline_attachment (id, message_id, file_name, content_type, size, data_sealed)
-			VALUES ('a0', 'm1', 'old name John Roe.png', 'image/png', 1, $1)`, s.Seal.Seal([]byte("p"), attachmentContext("a0")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err = s.Upgrade(ctx); err != nil {
-			t.Fatal(err)
-		}
 		var readable int
-		if err = s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM careline_attachment WHERE file_name <> '' OR name_sealed IS NULL`).Scan(&readable); err != nil || readable != 0 {
+		if err = s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM careline_attachment WHERE name_sealed IS NULL`).Scan(&readable); err != nil || readable != 0 {
 			t.Fatalf("%d attachment names stored readable (%v)", readable, err)
 		}
 		thread, err := s.Thread(ctx, "p1")
-		if err != nil || len(thread) != 1 || len(thread[0].Attachments) != 2 {
+		if err != nil || len(thread) != 1 || len(thread[0].Attachments) != 1 {
 			t.Fatalf("Thread = %+v, %v", thread, err)
 		}
 		for _, a := range thread[0].Attachments {
-			if want := map[string]string{"a0": "old name John Roe.png", "a1": "MRI knee Jane Doe.pdf"}[a.ID]; a.FileName != want {
+			if want := "MRI knee Jane Doe.pdf"; a.FileName != want {
 				t.Errorf("attachment %s named %q, want %q", a.ID, a.FileName, want)
 			}
 		}

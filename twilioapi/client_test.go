@@ -56,21 +56,21 @@ func TestAccountAndNumbers(t *testing.T) {
 	if _, err := c.FindNumber("+14155550999"); err == nil || strings.Contains(err.Error(), "4155550999") {
 		t.Fatalf("unknown number: %v", err)
 	}
-	if err := c.SetSMSURL(num.SID, "https://texts.example.org/twilio/sms"); err != nil {
+	if err := c.SetSMSURL(num.SID, "https://texts.example.org/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.NumberConfig(from); got != "https://texts.example.org/twilio/sms" {
+	if got, _ := s.NumberConfig(from); got != "https://texts.example.org/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms" {
 		t.Fatalf("SMS URL = %q", got)
 	}
 }
 
 func TestSendAndErrors(t *testing.T) {
 	s, c := fake(t)
-	sent, err := c.Send(Outgoing{From: from, To: "+14155550123", Body: "hello", StatusCallback: "https://x.example/twilio/status"})
+	sent, err := c.Send(Outgoing{From: from, To: "+14155550123", Body: "hello", StatusCallback: "https://x.example/twilio/AC0123456789abcdef0123456789abcdef-15005550006/status/1"})
 	if err != nil || !strings.HasPrefix(sent.SID, "SM") {
 		t.Fatalf("Send = %+v, %v", sent, err)
 	}
-	if got := s.Sent(); len(got) != 1 || got[0].Body != "hello" || got[0].StatusCallback != "https://x.example/twilio/status" {
+	if got := s.Sent(); len(got) != 1 || got[0].Body != "hello" || got[0].StatusCallback != "https://x.example/twilio/AC0123456789abcdef0123456789abcdef-15005550006/status/1" {
 		t.Fatalf("fake received %+v", got)
 	}
 	s.FailNextSends(twiliofake.Fault{Status: 429, Code: 20429, Message: "Too Many Requests", Times: 1})
@@ -99,7 +99,7 @@ func TestUnreachableTwilioIsTemporary(t *testing.T) {
 
 func TestSignatureValidation(t *testing.T) {
 	_, c := fake(t)
-	u := "https://texts.example.org/twilio/sms"
+	u := "https://texts.example.org/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms"
 	params := url.Values{"From": {"+14155550123"}, "Body": {"hi"}, "MessageSid": {"SM1"}}
 	sig := twiliofake.Sign(token, u, params)
 	if !c.ValidSignature(u, params, sig) {

@@ -7,6 +7,30 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 )
 
+// Twilio error codes careline acts on (https://www.twilio.com/docs/api/errors).
+const (
+	CodeBadCredentials     = 20003
+	CodeNotFound           = 20404
+	CodeTooManyRequests    = 20429
+	CodeInvalidTo          = 21211
+	CodeRegionNotEnabled   = 21408
+	CodeFromCannotSend     = 21606
+	CodeOptedOut           = 21610
+	CodeQueueFull          = 21611
+	CodeCannotRoute        = 21612
+	CodeNotMobile          = 21614
+	CodeLandlineTo         = 21635
+	CodeFromNotSMSCapable  = 21659
+	CodeQueueOverflow      = 30001
+	CodeUnreachable        = 30003
+	CodeBlocked            = 30004
+	CodeUnknownDestination = 30005
+	CodeLandlineOrCarrier  = 30006
+	CodeFiltered           = 30007
+	CodeUnknownError       = 30008
+	CodeUnregistered10DLC  = 30034
+)
+
 // Error is a failed Twilio call, with the reason in words for staff.
 type Error struct {
 	Code   int // Twilio error code, 0 if the request never got an answer
@@ -28,7 +52,7 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Temporary reports whether trying again later may succeed.
 func (e *Error) Temporary() bool {
-	if e.Code == 20429 || e.Code == 21611 || e.Code == 30001 || e.Status == 429 || e.Status >= 500 {
+	if e.Code == CodeTooManyRequests || e.Code == CodeQueueFull || e.Code == CodeQueueOverflow || e.Status == 429 || e.Status >= 500 {
 		return true
 	}
 	// No answer at all (network error, timeout): Twilio may be back soon.
@@ -50,37 +74,37 @@ func Wrap(err error) error {
 // Describe says what a Twilio error code means, for a nurse or an admin.
 func Describe(code int) string {
 	switch code {
-	case 20003:
+	case CodeBadCredentials:
 		return "Twilio refused the account SID or auth token"
-	case 20404:
+	case CodeNotFound:
 		return "Twilio does not know this resource"
-	case 20429:
+	case CodeTooManyRequests:
 		return "Twilio is limiting how fast we send; the message will be retried"
-	case 21211:
+	case CodeInvalidTo:
 		return "the phone number is not valid"
-	case 21408, 21612:
+	case CodeRegionNotEnabled, CodeCannotRoute:
 		return "Twilio cannot send to this number's country or carrier from this account"
-	case 21606, 21659:
+	case CodeFromCannotSend, CodeFromNotSMSCapable:
 		return "the clinic number cannot send text messages"
-	case 21610:
+	case CodeOptedOut:
 		return "the patient replied STOP and has opted out of texts"
-	case 21611, 30001:
+	case CodeQueueFull, CodeQueueOverflow:
 		return "too many messages are waiting at Twilio; the message will be retried"
-	case 21614, 21635:
+	case CodeNotMobile, CodeLandlineTo:
 		return "the number is not a mobile number and cannot receive texts"
-	case 30003:
+	case CodeUnreachable:
 		return "the patient's phone is switched off or unreachable"
-	case 30004:
+	case CodeBlocked:
 		return "the patient's carrier blocked the message"
-	case 30005:
+	case CodeUnknownDestination:
 		return "the number does not exist or is no longer in service"
-	case 30006:
+	case CodeLandlineOrCarrier:
 		return "the number is a landline or its carrier cannot receive texts"
-	case 30007:
+	case CodeFiltered:
 		return "the patient's carrier filtered the message as spam"
-	case 30008:
+	case CodeUnknownError:
 		return "the carrier could not deliver the message for an unknown reason"
-	case 30034:
+	case CodeUnregistered10DLC:
 		return "the clinic number is not registered for business texting (10DLC); ask your admin"
 	}
 	return "the message could not be sent"
@@ -89,7 +113,8 @@ func Describe(code int) string {
 // Permanent reports whether a delivery error code means retrying will not help.
 func Permanent(code int) bool {
 	switch code {
-	case 21211, 21408, 21606, 21610, 21612, 21614, 21635, 21659, 30005, 30006, 30034, 20003:
+	case CodeInvalidTo, CodeRegionNotEnabled, CodeFromCannotSend, CodeOptedOut, CodeCannotRoute, CodeNotMobile, CodeLandlineTo,
+		CodeFromNotSMSCapable, CodeUnknownDestination, CodeLandlineOrCarrier, CodeUnregistered10DLC, CodeBadCredentials:
 		return true
 	}
 	return false

@@ -28,7 +28,8 @@ func (c *Client) FetchMedia(ctx context.Context, mediaURL string) (contentType s
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", nil, fmt.Errorf("fetching media from Twilio: HTTP %d", resp.StatusCode)
+		// Typed, so a caller can tell media Twilio no longer has (404) from an outage.
+		return "", nil, &Error{Status: resp.StatusCode, Err: fmt.Errorf("fetching media from Twilio: HTTP %d", resp.StatusCode)}
 	}
 	data, err = io.ReadAll(io.LimitReader(resp.Body, MaxMediaBytes+1))
 	if err != nil {

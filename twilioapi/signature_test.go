@@ -34,10 +34,10 @@ func sign(token, fullURL string, form url.Values) string {
 // accepted; the same signature over a changed value, a changed URL or another token is not;
 // a made-up signature or a repeated parameter never is.
 func FuzzValidSignature(f *testing.F) {
-	f.Add("https://texts.example.org/twilio/sms", "Body", "my knee hurts", "x", "forged")
-	f.Add("https://texts.example.org/twilio/status", "MessageStatus", "delivered", "", "")
-	f.Add("http://127.0.0.1:1/twilio/sms?a=b", "", "", "\x00", "AAAA")
-	f.Add("https://texts.example.org:443/twilio/sms", "From", "+14155550123", "+14155550124", "====")
+	f.Add("https://texts.example.org/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms", "Body", "my knee hurts", "x", "forged")
+	f.Add("https://texts.example.org/twilio/AC0123456789abcdef0123456789abcdef-15005550006/status/1", "MessageStatus", "delivered", "", "")
+	f.Add("http://127.0.0.1:1/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms?a=b", "", "", "\x00", "AAAA")
+	f.Add("https://texts.example.org:443/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms", "From", "+14155550123", "+14155550124", "====")
 	c, err := New("https://api.twilio.com", testAccountSID, testAuthToken)
 	if err != nil {
 		f.Fatal(err)

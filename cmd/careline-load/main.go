@@ -270,7 +270,7 @@ func binaryCommit(bin string) string {
 }
 
 func newPostgresDatabase(prefix string, logStatements bool) (string, func(), error) {
-	admin, err := sql.Open("postgres", pgtest.AdminURL)
+	admin, err := sql.Open("postgres", pgtest.AdminURL())
 	if err != nil {
 		return "", nil, err
 	}

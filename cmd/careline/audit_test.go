@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +15,7 @@ import (
 	"go.mau.fi/util/dbutil"
 
 	"github.com/careline/careline/audit"
+	"github.com/careline/careline/internal/pgtest"
 )
 
 const testIdentityKey = "0123456789abcdef0123456789abcdef-test"
@@ -31,36 +28,7 @@ func auditBackends(t *testing.T, fn func(t *testing.T, b auditBackend)) {
 		fn(t, auditBackend{"sqlite3-fk-wal", "file:" + filepath.Join(t.TempDir(), "careline.db") + "?_txlock=immediate"})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		admin := os.Getenv("CARELINE_TEST_POSTGRES")
-		if admin == "" {
-			admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		adb, err := sql.Open("postgres", admin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err = adb.PingContext(ctx); err != nil {
-			_ = adb.Close()
-			t.Skipf("PostgreSQL not reachable: %v", err)
-		}
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		name := "careline_cli_test_" + hex.EncodeToString(b[:])
-		if _, err = adb.Exec("CREATE DATABASE " + name); err != nil {
-			t.Fatal(err)
-		}
-		// Registered before fn's own cleanups, so it runs after them.
-		t.Cleanup(func() {
-			if _, err := adb.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-				t.Errorf("dropping %s: %v", name, err)
-			}
-			_ = adb.Close()
-		})
-		u, _ := url.Parse(admin)
-		u.Path = "/" + name
-		fn(t, auditBackend{"postgres", u.String()})
+		fn(t, auditBackend{"postgres", pgtest.NewDatabase(t, "careline_cli_test")})
 	})
 }
 

@@ -88,7 +88,7 @@ func testBridgeCore(t *testing.T, s *stack) {
 		for name, sig := range map[string]string{
 			"missing":     "",
 			"wrong token": twiliofake.Sign("00000000000000000000000000000000", s.SMSURL(), params),
-			"wrong URL":   twiliofake.Sign(authToken, "https://elsewhere.example/twilio/sms", params),
+			"wrong URL":   twiliofake.Sign(authToken, strings.Replace(s.SMSURL(), s.PublicURL, "https://elsewhere.example", 1), params),
 		} {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.SMSURL(), strings.NewReader(params.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -184,7 +184,7 @@ func testBridgeCore(t *testing.T, s *stack) {
 		if !strings.Contains(sms.Body, s.PublicURL+"/l/") || !strings.Contains(sms.Body, clinicName) || !strings.Contains(sms.Body, "STOP") {
 			t.Fatalf("the secure notice lacks the link, clinic name or STOP: %q", sms.Body)
 		}
-		if sms.StatusCallback != s.PublicURL+"/twilio/status" {
+		if !strings.HasPrefix(sms.StatusCallback, s.StatusURLPrefix()) {
 			t.Fatalf("StatusCallback = %q", sms.StatusCallback)
 		}
 		if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {

@@ -335,8 +335,16 @@ func (s *Stack) BridgeLog() string {
 	return string(data) + string(out)
 }
 
-// SMSURL is where Twilio posts incoming texts.
-func (s *Stack) SMSURL() string { return s.PublicURL + "/twilio/sms" }
+// LoginID is the id careline gives the demo account's clinic number.
+const LoginID = AccountSID + "-" + "15005550006"
+
+// SMSURL is where Twilio posts incoming texts for the clinic number: careline names the
+// login in the URL.
+func (s *Stack) SMSURL() string { return s.PublicURL + "/twilio/" + LoginID + "/sms" }
+
+// StatusURLPrefix is what every status callback URL of the clinic number starts with; the
+// outbox entry's number follows.
+func (s *Stack) StatusURLPrefix() string { return s.PublicURL + "/twilio/" + LoginID + "/status/" }
 
 // Provision calls bridgev2's provisioning API as the clinic admin.
 func (s *Stack) Provision(ctx context.Context, method, path string, body any) (int, map[string]any, error) {

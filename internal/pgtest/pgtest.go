@@ -1,39 +1,77 @@
 // Package pgtest gives a test a PostgreSQL database of its own on the machine's server
-// (127.0.0.1:5432, trust auth), dropped when the test ends.
+// (127.0.0.1:5432, trust auth; CARELINE_TEST_POSTGRES names another), dropped when the test
+// ends. It is the one PostgreSQL helper of careline's tests.
 package pgtest
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"net/url"
+	"os"
 	"testing"
+	"time"
 
 	_ "github.com/lib/pq" // the PostgreSQL driver
+	"go.mau.fi/util/dbutil"
 )
 
-// AdminURL is the server's maintenance database.
-const AdminURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+// defaultAdminURL is the server's maintenance database.
+const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// AdminURL is the database test databases are created from: CARELINE_TEST_POSTGRES, or the
+// local server.
+func AdminURL() string {
+	if u := os.Getenv("CARELINE_TEST_POSTGRES"); u != "" {
+		return u
+	}
+	return defaultAdminURL
+}
 
 // NewDatabase creates a fresh database and returns its URI. A missing server fails the test:
 // PostgreSQL support is part of what is tested.
 func NewDatabase(tb testing.TB, prefix string) string {
 	tb.Helper()
-	admin, err := sql.Open("postgres", AdminURL)
+	admin, err := sql.Open("postgres", AdminURL())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err = admin.PingContext(ctx); err != nil {
+		_ = admin.Close()
+		tb.Fatalf("PostgreSQL is part of what is tested and is not reachable (is it running on 127.0.0.1:5432, or set CARELINE_TEST_POSTGRES?): %v", err)
+	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := prefix + "_" + hex.EncodeToString(b)
 	if _, err = admin.Exec("CREATE DATABASE " + name); err != nil {
-		tb.Fatalf("creating a PostgreSQL database (is PostgreSQL running on 127.0.0.1:5432?): %v", err)
+		_ = admin.Close()
+		tb.Fatalf("creating a PostgreSQL database: %v", err)
 	}
+	// Registered before the caller's cleanups, so it runs after they closed their connections.
 	tb.Cleanup(func() {
-		if admin, err := sql.Open("postgres", AdminURL); err == nil {
-			_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			admin.Close()
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			tb.Errorf("dropping %s: %v", name, err)
 		}
+		_ = admin.Close()
 	})
-	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	u, err := url.Parse(AdminURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Open creates a fresh database and opens it; it is closed and dropped when the test ends.
+func Open(tb testing.TB, prefix string) *dbutil.Database {
+	tb.Helper()
+	db, err := dbutil.NewWithDialect(NewDatabase(tb, prefix), "postgres")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
 }

@@ -202,7 +202,7 @@ func TestIncomingPhoneNumbersListAndUpdate(t *testing.T) {
 		t.Fatalf("unowned number lookup: %v, %d results", err, len(none))
 	}
 
-	hook := "https://texts.example.org/twilio/sms"
+	hook := "https://texts.example.org/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms"
 	upd, err := c.Api.UpdateIncomingPhoneNumber(*nums[0].Sid, new(api.UpdateIncomingPhoneNumberParams).
 		SetSmsUrl(hook).SetSmsMethod("POST"))
 	if err != nil {

@@ -96,7 +96,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request) {
 		"Account":     s.opts.AccountSID,
 		"Messages":    rows,
 		"Numbers":     numbers,
-		"DefaultFrom": "+15555550100",
+		"DefaultFrom": "+14155550123",
 		"Note":        watchNotes[code],
 		"IsErr":       code != "" && code != "sent",
 	})

@@ -80,7 +80,7 @@ func TestWatchPageSendsAsPatient(t *testing.T) {
 
 	c := twilioClient(t, s, testSID, testToken)
 	pn, _ := s.NumberSid(clinicNum)
-	hook := rc.URL + "/twilio/sms"
+	hook := rc.URL + "/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms"
 	if _, err := c.Api.UpdateIncomingPhoneNumber(pn, new(api.UpdateIncomingPhoneNumberParams).SetSmsUrl(hook)); err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 
 func TestSignMatchesTwilioGoValidator(t *testing.T) {
 	params := url.Values{"From": {"+15551234567"}, "Body": {"héllo & bye"}, "To": {clinicNum}, "NumMedia": {"0"}}
-	u := "https://texts.example.org/twilio/sms"
+	u := "https://texts.example.org/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms"
 	sig := Sign(testToken, u, params)
 	rv := client.NewRequestValidator(testToken)
 	if !rv.Validate(u, flat(params), sig) {
@@ -44,7 +44,7 @@ func TestStatusCallbacksSignedAndOrdered(t *testing.T) {
 	s := startFake(t)
 	rc := newReceiver(t)
 	c := twilioClient(t, s, testSID, testToken)
-	cb := rc.URL + "/twilio/status"
+	cb := rc.URL + "/twilio/AC0123456789abcdef0123456789abcdef-15005550006/status/1"
 	msg, err := c.Api.CreateMessage(new(api.CreateMessageParams).
 		SetTo(patientNum).SetFrom(clinicNum).SetBody("hello").SetStatusCallback(cb))
 	if err != nil {
@@ -53,7 +53,7 @@ func TestStatusCallbacksSignedAndOrdered(t *testing.T) {
 	got := rc.wait(t, 2)
 	for i, want := range []string{"sent", "delivered"} {
 		g := got[i]
-		if g.Method != http.MethodPost || g.Path != "/twilio/status" {
+		if g.Method != http.MethodPost || g.Path != "/twilio/AC0123456789abcdef0123456789abcdef-15005550006/status/1" {
 			t.Fatalf("callback %d: %s %s", i, g.Method, g.Path)
 		}
 		if !validSignature(testToken, cb, g) {
@@ -157,7 +157,7 @@ func TestStatusCallbackRetriesAndNeverBlocksCreate(t *testing.T) {
 func TestSendSMSSignedLikeTwilio(t *testing.T) {
 	s := startFake(t)
 	rc := newReceiver(t)
-	hook := rc.URL + "/twilio/sms"
+	hook := rc.URL + "/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms"
 	status, sid, err := s.SendSMS(context.Background(), hook, Inbound{From: patientNum, To: clinicNum, Body: "When is my appointment?"})
 	if err != nil || status != http.StatusNoContent {
 		t.Fatalf("SendSMS = %d, %v", status, err)
@@ -213,7 +213,7 @@ func TestMMSMediaNeedsAuthAndRedirects(t *testing.T) {
 	s := startFake(t)
 	rc := newReceiver(t)
 	png := []byte("\x89PNG\r\n\x1a\nfake")
-	_, sid, err := s.SendSMS(context.Background(), rc.URL+"/twilio/sms", Inbound{
+	_, sid, err := s.SendSMS(context.Background(), rc.URL+"/twilio/AC0123456789abcdef0123456789abcdef-15005550006/sms", Inbound{
 		From: patientNum, To: clinicNum, Body: "photo",
 		Media: []Media{{ContentType: "image/png", Data: png}, {ContentType: "application/pdf", Data: []byte("%PDF")}},
 	})

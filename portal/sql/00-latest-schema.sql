@@ -52,11 +52,3 @@ CREATE TABLE careline_portal_session (
     expires_at    BIGINT  NOT NULL
 );
 CREATE INDEX careline_portal_session_patient_idx ON careline_portal_session (patient_id);
-
--- Staff messages the patient has seen in the portal (read receipts already sent).
-CREATE TABLE careline_portal_read (
-    patient_id  TEXT    NOT NULL,
-    message_id  TEXT    NOT NULL,
-    read_at     BIGINT  NOT NULL,
-    PRIMARY KEY (patient_id, message_id)
-);
