@@ -21,3 +21,13 @@ func (c *Connector) audit(ctx context.Context, e audit.Entry) {
 }
 
 func patientActor(patientID string) string { return "patient:" + patientID }
+
+// auditIn appends an entry in the caller's transaction: the entry is kept exactly when the
+// change it records is, and an error fails the transaction.
+func (c *Connector) auditIn(ctx context.Context, e audit.Entry) error {
+	if c.Audit == nil {
+		return nil
+	}
+	_, err := c.Audit.Append(ctx, e)
+	return err
+}

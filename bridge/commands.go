@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -104,13 +105,27 @@ func (c *Connector) cmdConsent(ce *commands.Event) {
 	if p == nil {
 		return
 	}
-	consent := &store.Consent{At: time.Now(), By: ce.User.MXID.String(), How: how}
-	if err := c.Store.SetConsent(ce.Ctx, p.ID, consent); err != nil {
+	consent, err := c.recordConsent(ce.Ctx, p.ID, ce.User.MXID.String(), how)
+	if err != nil {
 		ce.Reply("Could not record consent: %v", err)
 		return
 	}
-	c.audit(ce.Ctx, audit.Entry{Actor: consent.By, Action: "consent.recorded", PatientID: p.ID, Detail: truncate(how, 200)})
 	ce.Reply("Consent to plain SMS recorded by %s at %s (%s).", consent.By, consent.At.Format(time.RFC3339), how)
+}
+
+// recordConsent records consent to plain SMS and audits it, in one transaction. The "how" is
+// free text staff type names into: it is sealed in the patient's record and never copied
+// into the audit trail, which says only that consent was recorded and by whom.
+func (c *Connector) recordConsent(ctx context.Context, patientID, by, how string) (*store.Consent, error) {
+	consent := &store.Consent{At: time.Now(), By: by, How: how}
+	err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := c.Store.SetConsent(ctx, patientID, consent); err != nil {
+			return err
+		}
+		return c.auditIn(ctx, audit.Entry{Actor: by, Action: "consent.recorded", PatientID: patientID,
+			Detail: "plain SMS consent; how it was obtained is kept sealed in the patient record"})
+	})
+	return consent, err
 }
 
 func (c *Connector) cmdRevokeConsent(ce *commands.Event) {

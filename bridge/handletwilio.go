@@ -32,9 +32,6 @@ func (c *Connector) deliverInbound(ctx context.Context, item *inboxItem) {
 	ctx = log.WithContext(ctx)
 	err := c.bridgeInbound(ctx, item)
 	if err == nil {
-		err = c.Store.MarkInboundBridged(ctx, in.MessageID)
-	}
-	if err == nil {
 		log.Debug().Msg("Incoming message bridged")
 		return
 	}
@@ -145,9 +142,6 @@ func (c *Connector) bridgeInbound(ctx context.Context, item *inboxItem) error {
 			Body: in.Body + missingMediaNote(missing), TwilioSID: in.MessageID, Status: store.StatusPending,
 			CreatedAt: in.ReceivedAt, Attachments: attachments,
 		}
-		if err = c.Store.SaveMessage(ctx, msg); err != nil {
-			return err
-		}
 	case store.ChannelPortal:
 		if msg, err = c.Store.GetMessage(ctx, in.MessageID); err != nil {
 			return err
@@ -171,38 +165,77 @@ func (c *Connector) bridgeInbound(ctx context.Context, item *inboxItem) error {
 			return err
 		}
 	}
-	if !inRoom {
-		if err = c.Store.MarkInboundSending(ctx, in.MessageID); err != nil {
+	if inRoom {
+		zerolog.Ctx(ctx).Info().Msg("Message was already in its room before a restart; not sending it again")
+	} else {
+		// One commit: the message (an SMS is first recorded here) and the mark that it is
+		// being handed to bridgev2, which a restart must check before sending again.
+		err = c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+			if in.Channel == store.ChannelSMS {
+				if err := c.Store.SaveMessage(ctx, msg); err != nil {
+					return err
+				}
+			}
+			return c.Store.MarkInboundSending(ctx, in.MessageID)
+		})
+		if err != nil {
 			return err
 		}
 		if err = c.queuePatientMessage(ctx, client, portal, msg, attachments); err != nil {
 			return err
 		}
-	} else {
-		zerolog.Ctx(ctx).Info().Msg("Message was already in its room before a restart; not sending it again")
 	}
-	if in.Channel == store.ChannelSMS {
-		notice, err := client.applyKeyword(ctx, patient, msg.ID, in.Body)
-		if err != nil {
-			return err
-		}
-		if notice != "" && portal.MXID != "" {
-			c.sendNotice(ctx, portal, notice, "")
-		}
-	}
-	// A reply of exactly 1 or 2 answers the newest appointment reminder awaiting one; an
-	// answer gets no after-hours reply (SPEC: appointment replies).
-	if in.Channel == store.ChannelSMS && !c.answerReminder(ctx, msg.PatientID, in.Body, string(store.ChannelSMS)) {
-		// Audited after the workflows it starts (auto-reply), so the trail orders them.
-		c.afterPatientText(ctx, client, msg.PatientID, in.Body)
-	}
-	c.audit(ctx, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
-		Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(attachments))})
+	return c.finishInbound(ctx, client, patient, portal, in, msg, len(attachments), fetched)
+}
+
+// finishInbound runs what follows a patient's message into its room: deleting its media at
+// Twilio, the workflows it starts, its keyword and audit entry, and closing the inbox row. It
+// runs on every attempt, also when a restart found the message in the room already, and each
+// step acts once however often it runs.
+func (c *Connector) finishInbound(ctx context.Context, client *Client, patient *store.Patient, portal *bridgev2.Portal,
+	in *store.Inbound, msg *store.Message, attachments int, fetched []store.MediaRef) error {
+	// Twilio keeps media until deleted; careline has its own sealed copy now. Deleted before
+	// the inbox row is closed: a retry finds them gone (404) and does not wait for them.
 	for _, ref := range fetched {
-		// Twilio keeps media until deleted; careline has its own sealed copy now.
 		if err := client.twilio.DeleteMedia(in.MessageID, ref.URL); err != nil && !mediaGone(err) {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not delete media from Twilio; it stays in the Twilio console")
 		}
+	}
+	// A reply of exactly 1 or 2 answers the newest appointment reminder awaiting one; an
+	// answer gets no after-hours reply (SPEC: appointment replies). Keywords start neither.
+	// Both act at most once however often this runs (throttled, or answered already).
+	if in.Channel == store.ChannelSMS && !c.answerReminder(ctx, msg.PatientID, in.Body, string(store.ChannelSMS)) {
+		// Audited before message.received, so the trail orders them.
+		c.afterPatientText(ctx, client, msg.PatientID, in.Body)
+	}
+	// One commit for what follows the message into the room: its keyword, its audit entry
+	// and closing the inbox row. Each runs on a retry too, even when the message turned out
+	// to be in the room already, and acts only once.
+	var notice string
+	var queued bool
+	err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		notice, queued = "", false
+		if in.Channel == store.ChannelSMS {
+			var err error
+			if notice, queued, err = client.applyKeyword(ctx, patient, msg.ID, in.Body); err != nil {
+				return err
+			}
+		}
+		err := c.auditIn(ctx, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
+			Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", attachments)})
+		if err != nil {
+			return err
+		}
+		return c.Store.MarkInboundBridged(ctx, in.MessageID)
+	})
+	if err != nil {
+		return err
+	}
+	if queued {
+		client.wakeSender()
+	}
+	if notice != "" && portal.MXID != "" {
+		c.sendNotice(ctx, portal, notice, "")
 	}
 	return nil
 }

@@ -31,54 +31,52 @@ func classifyKeyword(body string) store.Keyword {
 	return store.KeywordNone
 }
 
-// applyKeyword records an opt-out or opt-in, or answers HELP, for a message the patient
-// texted, and returns the notice staff should see in the room, if any. It acts once per
-// message: a retry after a crash, or a replayed webhook long after the inbox forgot the
-// message, finds the keyword already recorded and changes nothing.
-func (cl *Client) applyKeyword(ctx context.Context, patient *store.Patient, messageID, body string) (string, error) {
+// applyKeyword records an opt-out or opt-in, or queues the answer to HELP, for a message the
+// patient texted, with its audit entry, in the caller's transaction. It returns the notice
+// staff should see in the room, if any, and whether a text was queued (wake the sender after
+// the commit). It acts once per message: a retry after a crash, or a replayed webhook long
+// after the inbox forgot the message, finds the keyword already recorded and changes nothing.
+func (cl *Client) applyKeyword(ctx context.Context, patient *store.Patient, messageID, body string) (notice string, queued bool, err error) {
 	c := cl.connector
 	kw := classifyKeyword(body)
 	if kw == store.KeywordNone {
-		return "", nil
+		return "", false, nil
+	}
+	first, err := c.Store.RecordKeyword(ctx, messageID, patient.ID, kw)
+	if err != nil || !first {
+		return "", false, err
 	}
 	word := strings.ToUpper(strings.TrimSpace(body))
 	name := c.nameOf(patient)
-	var notice string
-	err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		notice = ""
-		first, err := c.Store.RecordKeyword(ctx, messageID, patient.ID, kw)
-		if err != nil || !first {
-			return err
-		}
-		switch kw {
-		case store.KeywordOptOut:
-			if err = c.Store.SetOptedOut(ctx, patient.ID, true); err == nil {
-				notice = fmt.Sprintf("🚫 %s replied %s and opted out of texts. careline will not text them until they text START.", name, word)
-			}
-		case store.KeywordOptIn:
-			if !patient.OptedOutAt.IsZero() {
-				if err = c.Store.SetOptedOut(ctx, patient.ID, false); err == nil {
-					notice = fmt.Sprintf("✅ %s texted %s and can receive texts again.", name, word)
-				}
-			}
-		case store.KeywordHelp:
-			if patient.OptedOutAt.IsZero() && c.Config.Delivery.HelpReply != "" {
-				err = cl.enqueue(ctx, &store.Outgoing{PatientID: patient.ID, Kind: store.KindHelp, Body: c.Config.Delivery.HelpReply})
-				notice = fmt.Sprintf("ℹ️ %s asked for HELP; the clinic's help reply is on its way.", name)
-			}
-		}
-		return err
-	})
-	if err != nil || notice == "" {
-		return "", err
-	}
 	switch kw {
 	case store.KeywordOptOut:
+		if err = c.Store.SetOptedOut(ctx, patient.ID, true); err != nil {
+			return "", false, err
+		}
 		zerolog.Ctx(ctx).Info().Str("patient_id", patient.ID).Msg("Patient opted out of texts")
-		c.audit(ctx, audit.Entry{Actor: patientActor(patient.ID), Action: "optout", PatientID: patient.ID, Channel: string(store.ChannelSMS)})
+		if err = c.auditIn(ctx, audit.Entry{Actor: patientActor(patient.ID), Action: "optout", PatientID: patient.ID, Channel: string(store.ChannelSMS)}); err != nil {
+			return "", false, err
+		}
+		return fmt.Sprintf("🚫 %s replied %s and opted out of texts. careline will not text them until they text START.", name, word), false, nil
 	case store.KeywordOptIn:
+		if patient.OptedOutAt.IsZero() {
+			return "", false, nil
+		}
+		if err = c.Store.SetOptedOut(ctx, patient.ID, false); err != nil {
+			return "", false, err
+		}
 		zerolog.Ctx(ctx).Info().Str("patient_id", patient.ID).Msg("Patient opted back in to texts")
-		c.audit(ctx, audit.Entry{Actor: patientActor(patient.ID), Action: "optin", PatientID: patient.ID, Channel: string(store.ChannelSMS)})
+		if err = c.auditIn(ctx, audit.Entry{Actor: patientActor(patient.ID), Action: "optin", PatientID: patient.ID, Channel: string(store.ChannelSMS)}); err != nil {
+			return "", false, err
+		}
+		return fmt.Sprintf("✅ %s texted %s and can receive texts again.", name, word), false, nil
+	case store.KeywordHelp:
+		if patient.OptedOutAt.IsZero() && c.Config.Delivery.HelpReply != "" {
+			if err = cl.enqueue(ctx, &store.Outgoing{PatientID: patient.ID, Kind: store.KindHelp, Body: c.Config.Delivery.HelpReply}); err != nil {
+				return "", false, err
+			}
+			return fmt.Sprintf("ℹ️ %s asked for HELP; the clinic's help reply is on its way.", name), true, nil
+		}
 	}
-	return notice, nil
+	return "", false, nil
 }

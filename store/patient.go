@@ -35,10 +35,14 @@ func consentHowContext(id string) string { return "patient-consent-how:" + id }
 
 const patientColumns = `id, login_id, phone_sealed, dob_sealed, opted_out_at, consent_at, consent_by, consent_how_sealed`
 
-// GetOrCreatePatient returns the patient, recording them first if new, in one statement; the
-// id is computed by the caller from the number.
+// GetOrCreatePatient returns the patient, recording them first if new; the id is computed by
+// the caller from the number.
 func (s *Store) GetOrCreatePatient(ctx context.Context, id, loginID, number string) (*Patient, error) {
-	// DO UPDATE (of nothing) rather than DO NOTHING, so the existing row is returned too.
+	// Most messages come from known patients: a read, which writes nothing.
+	if p, err := s.GetPatient(ctx, id); err != nil || p != nil {
+		return p, err
+	}
+	// DO UPDATE (of nothing) rather than DO NOTHING, so a row created meanwhile is returned too.
 	p, err := s.scanPatient(s.DB.QueryRow(ctx, `
 		INSERT INTO careline_patient (id, login_id, phone_sealed, phone_last4, created_at)
 		VALUES ($1, $2, $3, $4, $5)
