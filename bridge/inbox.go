@@ -17,7 +17,8 @@ const (
 	inboxShardBuffer = 1024
 	inboxSweepEvery  = 2 * time.Second
 	// inboxMaxBackoff caps the wait between attempts of a message that cannot reach its room.
-	inboxMaxBackoff = 5 * time.Minute
+	// 30 s: after an outage of the homeserver, messages should not wait long once it is back.
+	inboxMaxBackoff = 30 * time.Second
 )
 
 // inboxItem is a stored message from a patient with what the webhook or portal already
