@@ -359,3 +359,93 @@ func dirContains(t *testing.T, dir, text string) bool {
 	})
 	return found
 }
+
+// TestPartnerDevicesUnderVerificationLevels: with encryption.verification_levels.receive at
+// cross-signed-tofu, the bridge sends the keys of what the patient writes only to devices
+// their owner cross-signed. A partner whose device is cross-signed reads the patient's
+// message; one whose device is not (as with a device the partner's server added on its own)
+// is told the key is withheld and reads nothing.
+func TestPartnerDevicesUnderVerificationLevels(t *testing.T) {
+	const canary = "canary-verification-4e19"
+	partnerHS := startFederatingHomeserver(t)
+	s := startStack(t, stackOptions{
+		Federation:  true,
+		Permissions: map[string]string{partnerHS.ServerName: "relay"},
+		Config: func(cfg map[string]any) {
+			localstack.SetPath(cfg, false, "matrix", "message_status_events") // see TestPartnerClinic
+			localstack.SetPath(cfg, "cross-signed-tofu", "encryption", "verification_levels", "receive")
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// The clinic's own staff need cross-signed devices too, or they are refused the keys as well.
+	for _, staff := range []*testenv.StaffClient{s.nurse, s.admin} {
+		if err := staff.CrossSign(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crossSigned, err := partnerHS.NewStaffClient(ctx, "lee")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(crossSigned.Close)
+	if err = crossSigned.CrossSign(ctx); err != nil {
+		t.Fatal(err)
+	}
+	notCrossSigned, err := partnerHS.NewStaffClient(ctx, "ortiz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(notCrossSigned.Close)
+
+	s.mustLogin(ctx)
+	room := s.createDM(ctx, patientNumber)
+	if err = s.admin.WaitForJoin(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, partner := range []*testenv.StaffClient{crossSigned, notCrossSigned} {
+		s.send(ctx, s.admin, room, "!careline invite-partner "+partner.UserID.String())
+		s.botSays(ctx, s.admin, room, "Invited "+partner.UserID.String())
+		// Joined one at a time, in a quiet room (see TestPartnerClinic).
+		if invited, err := partner.WaitForInvite(ctx); err != nil || invited != room {
+			t.Fatalf("%s was not invited to %s: %s %v", partner.UserID, room, invited, err)
+		}
+		if err = partner.Join(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+		if err = s.nurse.WaitForJoinOf(ctx, room, partner.UserID); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "results? " + canary}); err != nil || status != 200 {
+		t.Fatalf("webhook: %d %v", status, err)
+	}
+	msg, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return strings.Contains(m.Body, canary) })
+	if err != nil {
+		t.Fatalf("the cross-signed nurse cannot read the patient: %v; decrypt errors: %v", err, s.nurse.DecryptErrors())
+	}
+	if _, err = crossSigned.WaitForMessage(ctx, func(m testenv.Message) bool { return m.EventID == msg.EventID }); err != nil {
+		t.Fatalf("the cross-signed partner cannot read the patient: %v; decrypt errors: %v", err, crossSigned.DecryptErrors())
+	}
+	err = waitUntil(ctx, "the key withheld from the partner's device that is not cross-signed", func() bool {
+		for _, m := range notCrossSigned.Messages() {
+			if m.EventID == msg.EventID {
+				t.Error("the partner's device that is not cross-signed read the patient's message")
+				return true
+			}
+		}
+		for _, failure := range notCrossSigned.DecryptErrors() {
+			if failure.Event.ID == msg.EventID {
+				if !errors.Is(failure.Err, crypto.ErrGroupSessionWithheld) {
+					t.Errorf("decrypting on the device that is not cross-signed failed with %v, want %v", failure.Err, crypto.ErrGroupSessionWithheld)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
