@@ -27,12 +27,13 @@ func TestMediaRefsHonourTwiliosLimit(t *testing.T) {
 // patient's and must reach the room (issue 10, finding 14); a 400 would lose it for good.
 func TestInboundAcceptsAnySenderTwilioDelivered(t *testing.T) {
 	for name, from := range map[string]string{
-		"US mobile":              "+14155550123",
-		"UK landline":            "+442071838750",
-		"US premium":             "+19002001234",
-		"invalid in its country": "+15005550006",
-		"short code":             "12345",
-		"alphanumeric":           "CLINICLAB",
+		"US mobile":                 "+14155550123",
+		"UK landline":               "+442071838750",
+		"US premium":                "+19002001234",
+		"invalid in its country":    "+15005550006",
+		"the old demo sink default": "+15555550100",
+		"short code":                "12345",
+		"alphanumeric":              "CLINICLAB",
 	} {
 		t.Run(name, func(t *testing.T) {
 			in, err := parseInbound(url.Values{"MessageSid": {"SM1"}, "From": {from}, "Body": {"my knee hurts"}})

@@ -286,3 +286,26 @@ func TestSpanish(t *testing.T) {
 		wantBody(t, e.browser().get("/l/nope"), "This link is not valid") // English by default
 	})
 }
+
+// TestThreadShowsWhereThePatientsMessagesAre: a reply or upload is saved and then goes to the
+// clinic through careline's inbox; until it is in the clinic's room the patient sees it is on
+// its way, and if careline gave up, that it was not delivered (issue 10, finding 8).
+func TestThreadShowsWhereThePatientsMessagesAre(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+		e.be.threads["pA"] = []Message{
+			{ID: "m1", FromPatient: true, Body: "arrived", SentAt: at},
+			{ID: "m2", FromPatient: true, Body: "on its way", SentAt: at.Add(time.Minute), State: StateSending},
+			{ID: "m3", FromPatient: true, Body: "lost", SentAt: at.Add(2 * time.Minute), State: StateFailed},
+		}
+		b := e.signIn("pA")
+		res := b.get("/thread")
+		wantStatus(t, res, http.StatusOK)
+		wantBody(t, res, `<p class="state" role="status">Sending to the clinic…</p>`,
+			`<p class="state failed" role="status">Not delivered to the clinic. Please call the clinic or send it again.</p>`)
+		if n := strings.Count(res.body, `class="state`); n != 2 {
+			t.Fatalf("%d delivery states shown, want 2 (none for the delivered message)", n)
+		}
+	})
+}
