@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -434,4 +436,97 @@ func mustZone(t *testing.T, name string) *time.Location {
 		t.Fatal(err)
 	}
 	return loc
+}
+
+// TestMissedCallTextBack: with missed calls on, careline points the number's voice URL at
+// itself; a signed call is answered with <Say>, the caller gets one text per window and a
+// room showing the call; a forged call gets 403 and changes nothing.
+func TestMissedCallTextBack(t *testing.T) {
+	s := startStack(t, stackOptions{Network: func(network map[string]any) {
+		localstack.SetPath(network, true, "missed_calls", "enabled")
+		localstack.SetPath(network, "You have reached {clinic}. Please text us.", "missed_calls", "say")
+		localstack.SetPath(network, "{clinic} missed your call. Text us here.", "missed_calls", "text")
+	}})
+	keepLogOnFailure(t, s)
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	voiceURL := s.PublicURL + "/twilio/" + accountSID + "-" + strings.TrimPrefix(clinicNumber, "+") + "/voice"
+	if got := s.Twilio.VoiceURL(clinicNumber); got != voiceURL {
+		t.Fatalf("the number's voice URL is %q, want %q", got, voiceURL)
+	}
+	const caller = "+14155550160"
+	textBack := clinicName + " missed your call. Text us here."
+	missedNotices := func() int {
+		n := 0
+		for _, m := range s.nurse.Messages() {
+			if m.Sender == bridgeBot && strings.Contains(m.Body, "📞 Missed call") {
+				n++
+			}
+		}
+		return n
+	}
+	call := func(from string) string {
+		t.Helper()
+		status, twiml, err := s.Twilio.Call(ctx, voiceURL, from, clinicNumber)
+		if err != nil || status != 200 {
+			t.Fatalf("voice webhook: %d %v", status, err)
+		}
+		if !strings.Contains(twiml, "<Response><Say>You have reached "+clinicName+". Please text us.</Say></Response>") {
+			t.Fatalf("the answer is not the spoken message: %s", twiml)
+		}
+		return twiml
+	}
+	call(caller)
+	notice, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
+		return m.Sender == bridgeBot && strings.Contains(m.Body, "📞 Missed call") && strings.Contains(m.Body, "got a text")
+	})
+	if err != nil {
+		t.Fatal("the new caller's room does not show the call: ", err)
+	}
+	if err = waitUntil(ctx, "the text-back", func() bool { return len(s.sentTo(caller)) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.sentTo(caller)[0].Body; got != textBack {
+		t.Errorf("text-back %q, want %q", got, textBack)
+	}
+
+	// Forged: signed with another token. Refused, nothing recorded.
+	params := url.Values{"AccountSid": {accountSID}, "CallSid": {"CA0000"}, "From": {"+14155550161"}, "To": {clinicNumber}, "CallStatus": {"ringing"}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, voiceURL, strings.NewReader(params.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", twiliofake.Sign("ffffffffffffffffffffffffffffffff", voiceURL, params))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a forged voice webhook got %d, want 403", resp.StatusCode)
+	}
+
+	// A second call within text_every: answered, shown, no second text.
+	call(caller)
+	if _, err = s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
+		return m.RoomID == notice.RoomID && strings.Contains(m.Body, "📞 Missed call") && strings.Contains(m.Body, "no text went")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A withheld number: answered, nobody to text or show.
+	call("Anonymous")
+	// The sync point for both: a last caller's notice has arrived after them.
+	call("+14155550162")
+	if err = waitUntil(ctx, "the last caller's notice", func() bool { return missedNotices() == 3 }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.sentTo(caller)); n != 1 {
+		t.Errorf("%d texts to a caller within text_every", n)
+	}
+	if n := len(s.sentTo("+14155550161")); n != 0 {
+		t.Errorf("the forged call texted %d times", n)
+	}
+	db := s.openDB(t)
+	var calls int
+	if err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM careline_audit WHERE action='call.missed'`).Scan(&calls); err != nil || calls != 3 {
+		t.Errorf("%d call.missed audit entries (%v), want 3", calls, err)
+	}
 }
