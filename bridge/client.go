@@ -64,6 +64,7 @@ func (c *Connector) clientForLogin(ctx context.Context, loginID networkid.UserLo
 // changed since login); incoming texts arrive by webhook.
 func (cl *Client) Connect(ctx context.Context) {
 	cl.startSender()
+	cl.configureVoice(ctx)
 	if cl.connector.Config.Twilio.ConfigureWebhooks && cl.meta.NumberSID != "" {
 		if err := cl.twilio.SetSMSURL(cl.meta.NumberSID, cl.connector.smsWebhookURL(cl.login.ID)); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not point the number's SMS webhook at careline; texts may not arrive")

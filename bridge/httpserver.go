@@ -19,6 +19,7 @@ func (c *Connector) startHTTP(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /twilio/{login}/sms", c.handleSMSWebhook)
 	mux.HandleFunc("POST /twilio/{login}/status/{outbox}", c.handleStatusWebhook)
+	mux.HandleFunc("POST /twilio/{login}/voice", c.handleVoiceWebhook)
 	c.registerAPI(mux)
 	mux.Handle("/", c.whileAccepting(c.Web.Handler()))
 	c.server = &http.Server{
