@@ -32,7 +32,11 @@ func (c *Connector) nameOf(p *store.Patient) string {
 	if p != nil {
 		last4 = phone.Last4(p.Phone)
 	}
-	return strings.ReplaceAll(c.Config.Privacy.PatientName, "{last4}", last4)
+	name := strings.ReplaceAll(c.Config.Privacy.PatientName, "{last4}", last4)
+	if p != nil && strings.Contains(name, "_name}") {
+		name = c.fillRecordedName(name, p.ID)
+	}
+	return name
 }
 
 func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {

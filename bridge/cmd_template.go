@@ -36,6 +36,9 @@ func (c *Connector) cmdName(ce *commands.Event) {
 		return
 	}
 	c.audit(ce.Ctx, audit.Entry{Actor: ce.User.MXID.String(), Action: "name.recorded", PatientID: p.ID})
+	if cl := c.clientForLogin(ce.Ctx, networkid.UserLoginID(p.LoginID)); cl != nil {
+		c.showRecordedName(ce.Ctx, ce.Portal, cl.login)
+	}
 	ce.Reply("Name recorded: %s. Templates fill {first_name} and {last_name} with it, and `find` finds it.", n.Full())
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/internal/localstack"
@@ -111,7 +112,13 @@ func TestTemplatesNamesAndFind(t *testing.T) {
 			name = "postgres"
 		}
 		t.Run(name, func(t *testing.T) {
-			s := startStack(t, stackOptions{Postgres: postgres, Network: workflowTemplates,
+			s := startStack(t, stackOptions{Postgres: postgres, Network: func(network map[string]any) {
+				workflowTemplates(network)
+				if !postgres {
+					// The admin chose to show names in room names.
+					localstack.SetPath(network, "{first_name} {last_name} ···{last4}", "privacy", "patient_name")
+				}
+			},
 				Permissions: map[string]string{"@partner:" + localstack.ServerName: "commands"}})
 			keepLogOnFailure(t, s)
 			ctx := waitCtx(t)
@@ -128,6 +135,13 @@ func TestTemplatesNamesAndFind(t *testing.T) {
 				}
 			}
 			s.command(ctx, s.nurse, room, `!careline name Ana López`, "Name recorded: Ana López")
+			if !postgres {
+				if _, err := s.nurse.WaitForEvent(ctx, func(evt *event.Event) bool {
+					return evt.RoomID == room && evt.Type == event.StateRoomName && evt.Content.AsRoomName().Name == "Ana López ···0123"
+				}); err != nil {
+					t.Error("the room was not renamed after the pattern with the recorded name: ", err)
+				}
+			}
 			s.command(ctx, s.nurse, room, `!careline template lab_ready`, "needs what")
 			if n := len(s.sentTo(patientNumber)); n != 0 {
 				t.Fatalf("%d texts went although values were missing", n)
