@@ -13,7 +13,7 @@ import (
 	"github.com/careline/careline/internal/dbtest"
 )
 
-func newStore(t *testing.T, db *dbutil.Database) *Store {
+func newStore(t testing.TB, db *dbutil.Database) *Store {
 	t.Helper()
 	s := New(db, dbtest.Keyring(t), zerolog.Nop())
 	if err := s.Upgrade(context.Background()); err != nil {

@@ -34,6 +34,24 @@ func ForEach(t *testing.T, prefix string, fn func(t *testing.T, db *dbutil.Datab
 	})
 }
 
+// ForEachB opens a fresh database of one dialect ("sqlite" or "postgres") for a benchmark.
+func ForEachB(b *testing.B, dialect, prefix string, fn func(b *testing.B, db *dbutil.Database)) {
+	var (
+		db  *dbutil.Database
+		err error
+	)
+	if dialect == "sqlite" {
+		db, err = dbutil.NewWithDialect("file:"+filepath.Join(b.TempDir(), prefix+".db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	} else {
+		db, err = dbutil.NewWithDialect(pgtest.NewDatabase(b, prefix), "postgres")
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	fn(b, db)
+}
+
 // Keyring is a fixed at-rest keyring for tests.
 func Keyring(t testing.TB) *atrest.Keyring {
 	t.Helper()
