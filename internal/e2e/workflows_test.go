@@ -121,7 +121,9 @@ func TestTemplatesNamesAndFind(t *testing.T) {
 			},
 				Permissions: map[string]string{"@partner:" + localstack.ServerName: "commands"}})
 			keepLogOnFailure(t, s)
-			ctx := waitCtx(t)
+			// Long: it runs the portal in Chromium and three staff clients.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
 			s.mustLogin(ctx)
 			room := s.createDM(ctx, patientNumber)
 			if err := s.nurse.WaitForJoin(ctx, room); err != nil {
