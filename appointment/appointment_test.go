@@ -234,3 +234,34 @@ func TestAnswers(t *testing.T) {
 		}
 	})
 }
+
+func TestPurgeBefore(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store, c *clock) {
+		ctx := context.Background()
+		for id, start := range map[string]time.Time{"old": c.t.Add(time.Hour), "new": c.t.Add(40 * 24 * time.Hour)} {
+			if _, err := s.Put(ctx, &Appointment{ID: id, PatientID: "p1", Status: "booked", Start: start, Resource: []byte(`{}`)}, offsets); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.RememberPatient(ctx, "Patient/1", map[string]string{"mobile": "+14155550123"}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.PurgeBefore(ctx, c.t.Add(2*time.Hour))
+		if err != nil || n != 1 {
+			t.Fatalf("PurgeBefore = %d, %v", n, err)
+		}
+		if a, _ := s.Get(ctx, "old"); a != nil {
+			t.Fatal("the old appointment is still there")
+		}
+		if a, _ := s.Get(ctx, "new"); a == nil || len(a.Reminders) != 2 {
+			t.Fatal("the future appointment was purged")
+		}
+		var left int
+		_ = s.db.QueryRow(ctx, `SELECT COUNT(*) FROM careline_reminder`).Scan(&left)
+		var refs int
+		_ = s.db.QueryRow(ctx, `SELECT COUNT(*) FROM careline_patient_reference`).Scan(&refs)
+		if left != 2 || refs != 0 {
+			t.Fatalf("%d reminders and %d patient references left, want 2 and 0", left, refs)
+		}
+	})
+}

@@ -3,6 +3,9 @@ package bridge
 import (
 	"context"
 	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/careline/careline/api"
 	"github.com/careline/careline/apitoken"
@@ -83,3 +86,21 @@ var (
 	_ api.Backend        = (*apiBackend)(nil)
 	_ appointment.Sender = (*apiBackend)(nil)
 )
+
+// purgeIntegration applies network.retention.messages to appointments and delivered webhooks.
+func (c *Connector) purgeIntegration(ctx context.Context, cutoff time.Time) {
+	if c.integration == nil {
+		return
+	}
+	appointments, err := c.integration.appointments.PurgeBefore(ctx, cutoff)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Could not purge old appointments")
+		return
+	}
+	webhooks, err := c.integration.webhooks.PurgeDelivered(ctx, cutoff)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Could not purge delivered webhooks")
+		return
+	}
+	zerolog.Ctx(ctx).Info().Int64("appointments", appointments).Int64("webhooks", webhooks).Msg("Retention purge of appointments done")
+}

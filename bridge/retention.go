@@ -40,6 +40,7 @@ func (c *Connector) purgeExpired(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	c.purgeIntegration(ctx, now.Add(-c.Config.Retention.Messages))
 	auditRows, err := c.Audit.PurgeBefore(ctx, now.Add(-c.Config.Retention.Audit))
 	if err != nil {
 		return err

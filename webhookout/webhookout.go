@@ -202,3 +202,12 @@ func (q *Queue) post(ctx context.Context, body []byte) error {
 	}
 	return nil
 }
+
+// PurgeDelivered deletes events delivered before cutoff.
+func (q *Queue) PurgeDelivered(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := q.db.Exec(ctx, `DELETE FROM careline_webhook_out WHERE delivered_at < $1`, cutoff.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

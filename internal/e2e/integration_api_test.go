@@ -193,8 +193,14 @@ func patientStatus(a map[string]any) string {
 // room, the Appointment and the EHR's webhook. Every answer is checked against the OpenAPI
 // description.
 func TestIntegrationAPI(t *testing.T) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) { testIntegrationAPI(t, kind == "postgres") })
+	}
+}
+
+func testIntegrationAPI(t *testing.T, postgres bool) {
 	sink := newWebhookSink(t)
-	s := startStack(t, stackOptions{Network: func(n map[string]any) {
+	s := startStack(t, stackOptions{Postgres: postgres, Network: func(n map[string]any) {
 		n["templates"] = map[string]any{
 			"appointment_reminder": map[string]any{
 				"body":      "Hi {first_name}, {clinic} reminds you of your appointment on {date} at {time} with {provider}. Reply 1 to confirm or 2 to cancel.",
@@ -441,7 +447,10 @@ func TestIntegrationAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(reminder.Body, "Hi Ana, "+clinicName) || !strings.Contains(reminder.Body, "with Dr. Lee") {
+		// {date} and {time} in the clinic's zone (the example config's America/New_York).
+		newYork, _ := time.LoadLocation("America/New_York")
+		when := "on " + soon.In(newYork).Format("Mon, Jan 2") + " at " + soon.In(newYork).Format("3:04 PM")
+		if !strings.Contains(reminder.Body, "Hi Ana, "+clinicName) || !strings.Contains(reminder.Body, "with Dr. Lee") || !strings.Contains(reminder.Body, when) {
 			t.Fatalf("the reminder staff see: %q", reminder.Body)
 		}
 		waitSentTo(ctx, t, s, bySMS, 1)
