@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
@@ -22,6 +23,7 @@ import (
 	"github.com/careline/careline/atrest"
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/internal/openapicheck"
+	"github.com/careline/careline/internal/pgtest"
 )
 
 // fakeBackend stands in for the bridge: these tests are about the HTTP layer (the real
@@ -84,8 +86,15 @@ type env struct {
 	covered map[string]bool
 }
 
+// newEnv serves the API on SQLite, or on PostgreSQL for the tests TestOnPostgres runs.
 func newEnv(t *testing.T, perMinute int) *env {
-	db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "t.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	var db *dbutil.Database
+	var err error
+	if onPostgres {
+		db, err = dbutil.NewWithDialect(pgtest.NewDatabase(t, "careline_api"), "postgres")
+	} else {
+		db, err = dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "t.db")+"?_txlock=immediate", "sqlite3-fk-wal")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,4 +450,18 @@ func TestEveryOperationCovered(t *testing.T) {
 			t.Errorf("%s is described but not exercised", op)
 		}
 	}
+}
+
+// onPostgres switches newEnv to PostgreSQL for TestOnPostgres.
+var onPostgres bool
+
+// TestOnPostgres runs the database-backed rules (idempotency, ownership, appointments) on
+// PostgreSQL too.
+func TestOnPostgres(t *testing.T) {
+	onPostgres = true
+	defer func() { onPostgres = false }()
+	t.Run("idempotency", TestIdempotentRetrySendsOnce)
+	t.Run("ownership", TestTokenSeesOnlyItsOwn)
+	t.Run("appointments", TestFHIRAppointmentLifecycle)
+	t.Run("refusals", TestFHIRRefusals)
 }
