@@ -226,20 +226,26 @@ func (s *Store) Finish(ctx context.Context, id, state, outcome string) (bool, er
 }
 
 // MarkReminded records that staff were reminded of a patient's pending sends, and reports
-// which of them had not been reminded of before.
+// which of them had not been reminded of before. It runs for every incoming text, so it
+// reads first, without a transaction: almost always there is nothing pending, and a write
+// transaction would take SQLite's write lock for each text.
 func (s *Store) MarkReminded(ctx context.Context, patientID string) ([]*Send, error) {
-	var fresh []*Send
-	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		var err error
-		fresh, err = s.list(ctx, columns+` WHERE patient_id=$1 AND state=$2 AND reminded_at IS NULL ORDER BY due_at, id`, patientID, Pending)
-		if err != nil || len(fresh) == 0 {
-			return err
+	fresh, err := s.list(ctx, columns+` WHERE patient_id=$1 AND state=$2 AND reminded_at IS NULL ORDER BY due_at, id`, patientID, Pending)
+	if err != nil || len(fresh) == 0 {
+		return nil, err
+	}
+	var marked []*Send
+	for _, send := range fresh {
+		res, err := s.db.Exec(ctx, `UPDATE careline_scheduled_send SET reminded_at=$2 WHERE id=$1 AND reminded_at IS NULL`,
+			send.ID, time.Now().UnixMilli())
+		if err != nil {
+			return marked, err
 		}
-		_, err = s.db.Exec(ctx, `UPDATE careline_scheduled_send SET reminded_at=$3 WHERE patient_id=$1 AND state=$2 AND reminded_at IS NULL`,
-			patientID, Pending, time.Now().UnixMilli())
-		return err
-	})
-	return fresh, err
+		if n, _ := res.RowsAffected(); n == 1 {
+			marked = append(marked, send)
+		}
+	}
+	return marked, nil
 }
 
 // InTransaction runs fn in a transaction of the database the store is on, so a delivery and
