@@ -19,6 +19,7 @@ func (c *Connector) afterPatientText(ctx context.Context, cl *Client, patientID,
 	if classifyKeyword(body) != store.KeywordNone {
 		return
 	}
+	c.patientWrote(ctx, cl, patientID)
 	c.remindScheduled(ctx, cl, patientID)
 	if err := c.autoReplyAfterHours(ctx, cl, patientID, time.Now()); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Could not send the after-hours auto-reply")

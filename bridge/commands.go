@@ -55,6 +55,7 @@ func (c *Connector) registerCommands() {
 		c.invitePartnerHandler(),
 	)
 	proc.AddHandlers(c.workflowCommands()...)
+	proc.AddHandlers(c.teamInboxCommands()...)
 }
 
 // staffOnly refuses a change to a patient's record from someone who may write in the room but

@@ -43,6 +43,7 @@ type Connector struct {
 	stopRetention context.CancelFunc
 	wf            workflows
 	integration   *integration // the EHR API, appointments and reminders (api.go)
+	team          teamInbox    // ownership, queue and staff-only threads (teaminbox.go)
 }
 
 var (
@@ -98,6 +99,9 @@ func (c *Connector) Start(ctx context.Context) error {
 	}
 	if err := c.startIntegration(ctx); err != nil {
 		return err
+	}
+	if err = c.startTeamInbox(ctx); err != nil {
+		return bridgev2.DBUpgradeError{Err: err, Section: "careline_teaminbox"}
 	}
 	c.registerCommands()
 	c.watchInvites()

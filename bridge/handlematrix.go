@@ -43,6 +43,9 @@ func refuse(reason string) error {
 // SMS carries no content, as plain SMS only with recorded consent or a non-sensitive marker.
 func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	c := cl.connector
+	if kind := staffOnlyKind(msg.Content); kind != "" {
+		return c.keepStaffOnly(ctx, msg, kind), nil
+	}
 	patient, err := c.Store.GetPatient(ctx, string(msg.Portal.ID))
 	if err != nil {
 		return nil, err
@@ -112,6 +115,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 	zerolog.Ctx(ctx).Info().Str("message_id", m.ID).Str("mode", mode).Str("patient", phone.Mask(patient.Phone)).
 		Msg("Staff message queued for the patient")
 	c.announceMode(ctx, msg, mode, patient)
+	c.staffReplied(ctx, msg.Portal, msg.Event.Sender)
 	return &bridgev2.MatrixMessageResponse{
 		DB: &database.Message{ID: networkid.MessageID(m.ID), Timestamp: time.Now()},
 	}, nil
@@ -214,7 +218,7 @@ func (cl *Client) downloadStaffFile(ctx context.Context, msg *bridgev2.MatrixMes
 
 // HandleMatrixMessageRemove withdraws a redacted staff message from the portal.
 func (cl *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.MatrixMessageRemove) error {
-	if msg.TargetMessage == nil {
+	if msg.TargetMessage == nil || isStaffOnlyMessage(msg.TargetMessage.ID) {
 		return nil
 	}
 	if err := cl.connector.Store.Withdraw(ctx, string(msg.TargetMessage.ID)); err != nil {
