@@ -100,7 +100,7 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err := c.startIntegration(ctx); err != nil {
 		return err
 	}
-	if err = c.startTeamInbox(ctx); err != nil {
+	if err := c.startTeamInbox(ctx); err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline_teaminbox"}
 	}
 	c.registerCommands()

@@ -208,6 +208,9 @@ func (c *Connector) finishInbound(ctx context.Context, client *Client, patient *
 		// Audited before message.received, so the trail orders them.
 		c.afterPatientText(ctx, client, msg.PatientID, in.Body)
 	}
+	if in.Channel == store.ChannelPortal {
+		c.patientWrote(ctx, client, msg.PatientID) // a portal post is never a keyword nor an appointment answer
+	}
 	// One commit for what follows the message into the room: its keyword, its audit entry
 	// and closing the inbox row. Each runs on a retry too, even when the message turned out
 	// to be in the room already, and acts only once.
