@@ -30,6 +30,7 @@ func (c *Connector) teamInboxCommands() []commands.CommandHandler {
 			Help: commands.HelpMeta{Section: HelpSectionInbox, Description: "Open this conversation again"}},
 		&commands.FullHandler{Func: c.cmdQueue, Name: "queue",
 			Help: commands.HelpMeta{Section: HelpSectionInbox, Description: "List the open conversations awaiting a staff reply, oldest first"}},
+		&commands.FullHandler{Func: c.cmdReport, Name: "report", Help: cmdReportHelp},
 	}
 }
 

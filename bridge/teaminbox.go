@@ -120,3 +120,8 @@ func (c *Connector) showConversation(ctx context.Context, portal *bridgev2.Porta
 		log.Err(err).Msg("Could not remember the conversation's pinned notice")
 	}
 }
+
+// teaminboxPeriod reads a report's --since and --until in the clinic's time zone.
+func teaminboxPeriod(args []string, c *Connector) (since, until time.Time, err error) {
+	return teaminbox.ParsePeriod(args, c.Config.Location(), c.team.now())
+}

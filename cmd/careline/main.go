@@ -27,6 +27,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "api-token" {
 		os.Exit(runAPIToken(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "report" {
+		os.Exit(runReport(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if path, ok := exampleConfigPath(os.Args[1:]); ok {
 		if err := writeExampleConfig(path); err != nil {
 			fmt.Fprintln(os.Stderr, err)
