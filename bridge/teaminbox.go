@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,7 +30,11 @@ func (c *Connector) startTeamInbox(ctx context.Context) error {
 	if c.team.now == nil {
 		c.team.now = time.Now
 	}
-	return c.team.store.Upgrade(ctx)
+	if err := c.team.store.Upgrade(ctx); err != nil {
+		return err
+	}
+	go c.runNudges(c.Bridge.Log.With().Str("component", "teaminbox").Logger().WithContext(c.backgroundCtx()))
+	return nil
 }
 
 // patientWrote puts a conversation in the queue after a message from the patient (not a
@@ -124,4 +129,75 @@ func (c *Connector) showConversation(ctx context.Context, portal *bridgev2.Porta
 // teaminboxPeriod reads a report's --since and --until in the clinic's time zone.
 func teaminboxPeriod(args []string, c *Connector) (since, until time.Time, err error) {
 	return teaminbox.ParsePeriod(args, c.Config.Location(), c.team.now())
+}
+
+// runNudges mentions the owner (or the care team) once in each conversation whose patient has
+// waited network.inbox.nudge_after for a reply, until the bridge stops.
+func (c *Connector) runNudges(ctx context.Context) {
+	after := c.Config.Inbox.NudgeAfter
+	every := min(max(after/4, 250*time.Millisecond), time.Minute)
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if err := c.nudgeDue(ctx, c.team.now()); err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg("Could not check for unanswered conversations; trying again shortly")
+		}
+	}
+}
+
+// nudgeDue sends the nudges due at now.
+func (c *Connector) nudgeDue(ctx context.Context, now time.Time) error {
+	var open func(time.Time) bool
+	if hours := c.Config.Hours(); hours != nil {
+		open = hours.Open
+	}
+	waiting, err := c.team.store.Unnudged(ctx)
+	if err != nil {
+		return err
+	}
+	for _, conv := range waiting {
+		if !teaminbox.NudgeDue(conv.WaitingSince, now, c.Config.Inbox.NudgeAfter, open) {
+			continue
+		}
+		taken, err := c.team.store.MarkNudged(ctx, conv.PatientID, conv.WaitingSince, now)
+		if err != nil {
+			return err
+		} else if !taken {
+			continue
+		}
+		c.nudge(ctx, conv, now)
+	}
+	return nil
+}
+
+// nudge mentions the conversation's owner, or the care team when nobody owns it, in its room.
+func (c *Connector) nudge(ctx context.Context, conv *teaminbox.Conversation, now time.Time) {
+	var who []id.UserID
+	if conv.Assignee != "" {
+		who = []id.UserID{id.UserID(conv.Assignee)}
+	} else {
+		for _, member := range c.Config.CareTeam {
+			who = append(who, id.UserID(member))
+		}
+	}
+	names := make([]string, len(who))
+	for i, u := range who {
+		names[i] = u.String()
+	}
+	body := fmt.Sprintf("⏰ %s: the patient has waited %s for a reply.", strings.Join(names, ", "), waitedFor(now.Sub(conv.WaitingSince)))
+	if len(who) == 0 {
+		body = fmt.Sprintf("⏰ The patient has waited %s for a reply.", waitedFor(now.Sub(conv.WaitingSince)))
+	}
+	content := &event.MessageEventContent{MsgType: event.MsgText, Body: body, Mentions: &event.Mentions{UserIDs: who}}
+	if _, err := c.Bridge.Bot.SendMessage(ctx, id.RoomID(conv.RoomID), event.EventMessage, &event.Content{Parsed: content}, nil); err != nil {
+		zerolog.Ctx(ctx).Err(err).Str("room_id", conv.RoomID).Msg("Could not post the reminder about an unanswered patient")
+		return
+	}
+	c.audit(ctx, audit.Entry{Actor: "system", Action: "conversation.nudged", PatientID: conv.PatientID,
+		Detail: "unanswered since " + conv.WaitingSince.UTC().Format(time.RFC3339)})
 }

@@ -67,6 +67,7 @@ type Network struct {
 	Workflows `yaml:",inline"`
 	Reminders Reminders `yaml:"reminders"`
 	API       API       `yaml:"api"`
+	Inbox     Inbox     `yaml:"inbox"`
 }
 
 const (
@@ -121,6 +122,7 @@ func (c *Network) Validate() error {
 	errs = append(errs, c.Workflows.validate()...)
 	errs = append(errs, c.validateAPI()...)
 	errs = append(errs, c.Federation.validate()...)
+	errs = append(errs, c.Inbox.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -178,6 +180,7 @@ func upgrade(helper up.Helper) {
 	upgradeWorkflows(helper)
 	upgradeAPI(helper)
 	upgradeFederation(helper)
+	upgradeInbox(helper)
 
 	if key, _ := helper.Get(up.Str, "privacy", "identity_key"); key == "generate" {
 		helper.Set(up.Str, random.String(64), "privacy", "identity_key")

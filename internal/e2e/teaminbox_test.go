@@ -232,3 +232,42 @@ func TestOwnershipAndQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestNudgeOnce: with network.inbox.nudge_after at 2s, an unanswered patient message gets one
+// mention of the care team in its room; a second message in the same wait brings no second
+// nudge (checked once a later conversation's nudge, due after it, has arrived).
+func TestNudgeOnce(t *testing.T) {
+	s := startStack(t, stackOptions{Network: func(network map[string]any) {
+		localstack.SetPath(network, "2s", "inbox", "nudge_after")
+	}})
+	keepLogOnFailure(t, s)
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	nudges := func(room id.RoomID) []testenv.Message {
+		var out []testenv.Message
+		for _, m := range s.nurse.Messages() {
+			if m.RoomID == room && m.Sender == bridgeBot && strings.Contains(m.Body, "for a reply") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	roomA := s.patientTexts(ctx, patientNumber, "are my results back?").RoomID
+	if err := waitUntil(ctx, "the nudge in A", func() bool { return len(nudges(roomA)) > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	nudge := nudges(roomA)[0]
+	if !strings.Contains(nudge.Body, s.nurse.UserID.String()+": the patient has waited") ||
+		nudge.Content.Mentions == nil || len(nudge.Content.Mentions.UserIDs) != 1 || nudge.Content.Mentions.UserIDs[0] != s.nurse.UserID {
+		t.Fatalf("the nudge does not mention the care team: %q %+v", nudge.Body, nudge.Content.Mentions)
+	}
+	s.patientTexts(ctx, patientNumber, "hello?")
+	roomB := s.patientTexts(ctx, "+14155550124", "I need a refill").RoomID
+	if err := waitUntil(ctx, "the nudge in B", func() bool { return len(nudges(roomB)) > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(nudges(roomA)); n != 1 {
+		t.Fatalf("%d nudges in A for one wait, want 1", n)
+	}
+	waitForAudit(ctx, t, s.openDB(t), "conversation.nudged", "system", "unanswered since", 2)
+}
