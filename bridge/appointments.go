@@ -223,6 +223,7 @@ func (c *Connector) recordAnswer(ctx context.Context, a *appointment.Appointment
 	if !answered {
 		return false
 	}
+	in.webhooks.Wake() // the event is committed now
 	c.audit(ctx, audit.Entry{Actor: patientActor(a.PatientID), Action: eventType, PatientID: a.PatientID, Channel: via,
 		Detail: "appointment " + a.ID})
 	zerolog.Ctx(ctx).Info().Str("appointment", a.ID).Str("answer", answer).Str("via", via).Msg("Patient answered an appointment reminder")

@@ -80,7 +80,8 @@ func New(db *dbutil.Database, url, secret string, log zerolog.Logger) *Queue {
 func (q *Queue) Upgrade(ctx context.Context) error { return q.db.Upgrade(ctx) }
 
 // Add stores an event for delivery. Called with a ctx carrying a transaction of the same
-// database, it joins it, so the event is kept exactly when the change it reports is.
+// database, it joins it, so the event is kept exactly when the change it reports is; call
+// Wake after that transaction commits.
 func (q *Queue) Add(ctx context.Context, e Event) error {
 	if q.url == "" {
 		return nil
@@ -102,12 +103,18 @@ func (q *Queue) Add(ctx context.Context, e Event) error {
 		return err
 	})
 	if err == nil {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+		q.Wake()
 	}
 	return err
+}
+
+// Wake makes the queue look for events at once. Add wakes it too, but an Add inside a caller's
+// transaction is only visible once that commits: such callers call Wake after committing.
+func (q *Queue) Wake() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Run delivers stored events until ctx ends.
