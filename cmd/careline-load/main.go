@@ -54,7 +54,7 @@ func main() {
 	var o options
 	var dbs, conc string
 	flag.StringVar(&o.bin, "bin", "bin/careline", "careline binary to measure (\"\" to measure only the peer)")
-	flag.StringVar(&o.baseline, "baseline", "", "an older careline binary to measure the same way first, for before/after (optional)")
+	flag.StringVar(&o.baseline, "baseline", "", "older careline binaries (comma-separated) to measure the same way first, for before/after (optional)")
 	flag.StringVar(&o.peer, "peer", "", "mautrix-twilio binary to measure the same way (optional)")
 	flag.StringVar(&dbs, "db", "sqlite", "databases, comma-separated: sqlite, postgres (PostgreSQL at 127.0.0.1:5432, trust auth)")
 	flag.StringVar(&conc, "concurrency", "1,8,32", "concurrent webhooks, comma-separated; one closed-loop run each")
@@ -112,7 +112,9 @@ func run(o options) error {
 	}
 	var targets []target
 	if o.baseline != "" {
-		targets = append(targets, target{loadtest.Careline, o.baseline, "careline@" + shortCommit(o.baseline)})
+		for _, bin := range strings.Split(o.baseline, ",") {
+			targets = append(targets, target{loadtest.Careline, bin, "careline@" + shortCommit(bin)})
+		}
 	}
 	if o.bin != "" {
 		label := "careline"
