@@ -139,4 +139,5 @@ func (c *Connector) showMissedCall(ctx context.Context, cl *Client, patientID st
 		text += "; no text went (one went recently, the patient opted out, or texts after calls are off)."
 	}
 	c.sendNotice(ctx, portal, text, "")
+	c.patientWrote(ctx, cl, patientID) // a missed call awaits a reply and reopens a closed conversation
 }

@@ -271,3 +271,35 @@ func TestNudgeOnce(t *testing.T) {
 	}
 	waitForAudit(ctx, t, s.openDB(t), "conversation.nudged", "system", "unanswered since", 2)
 }
+
+// TestMissedCallReopens: a missed call from the patient of a closed conversation opens it
+// again, mentions its owner and puts it in the queue.
+func TestMissedCallReopens(t *testing.T) {
+	s := startStack(t, stackOptions{Network: func(network map[string]any) {
+		localstack.SetPath(network, true, "missed_calls", "enabled")
+		localstack.SetPath(network, "You have reached {clinic}.", "missed_calls", "say")
+	}})
+	keepLogOnFailure(t, s)
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	botRoom := s.botRoom(ctx, s.nurse)
+	room := s.patientTexts(ctx, patientNumber, "thanks, all good").RoomID
+	s.command(ctx, s.nurse, room, "!careline claim", "claimed the conversation")
+	s.command(ctx, s.nurse, room, "!careline close", "closed the conversation")
+	s.command(ctx, s.nurse, botRoom, "queue", "No conversation is waiting")
+	seen := map[id.EventID]bool{}
+	for _, m := range s.nurse.Messages() {
+		seen[m.EventID] = true
+	}
+	voiceURL := s.PublicURL + "/twilio/" + accountSID + "-" + strings.TrimPrefix(clinicNumber, "+") + "/voice"
+	if status, _, err := s.Twilio.Call(ctx, voiceURL, patientNumber, clinicNumber); err != nil || status != http.StatusOK {
+		t.Fatalf("voice webhook: %d %v", status, err)
+	}
+	reopened := s.botSaysNew(ctx, s.nurse, room, "the patient wrote again", seen)
+	if reopened.Content.Mentions == nil || len(reopened.Content.Mentions.UserIDs) != 1 || reopened.Content.Mentions.UserIDs[0] != s.nurse.UserID {
+		t.Fatalf("the reopen notice does not mention the owner: %+v", reopened.Content.Mentions)
+	}
+	if rooms, _ := s.queueRooms(ctx, botRoom); len(rooms) != 1 || rooms[0] != room {
+		t.Fatalf("queue %v after the missed call, want [%s]", rooms, room)
+	}
+}
