@@ -55,10 +55,11 @@ const MaxFieldLen = 512
 
 // Log is the audit trail in careline's database.
 type Log struct {
-	db  *dbutil.Database
-	key []byte
-	log zerolog.Logger
-	now func() time.Time
+	db        *dbutil.Database
+	key       []byte
+	log       zerolog.Logger
+	now       func() time.Time
+	retention time.Duration // entries younger than this are never purged; see SetRetention
 }
 
 // KeyFromSecret derives the audit key from a configured secret (network.privacy.identity_key).
@@ -78,9 +79,16 @@ func New(db *dbutil.Database, key []byte, log zerolog.Logger) *Log {
 	return &Log{
 		db:  db.Child("careline_audit_version", table, dbutil.ZeroLogger(log)),
 		key: bytes.Clone(key),
-		log: log,
-		now: time.Now,
+		log:       log,
+		now:       time.Now,
+		retention: DefaultRetentionYears * 365 * 24 * time.Hour,
 	}
+}
+
+// SetRetention sets how long entries are kept (network.retention.audit). PurgeBefore refuses
+// to delete younger entries and Verify reports a purge that did.
+func (l *Log) SetRetention(d time.Duration) {
+	l.retention = d
 }
 
 // Upgrade creates or migrates the audit tables.
@@ -163,17 +171,19 @@ func (l *Log) valid(e *Entry) bool {
 }
 
 type head struct {
-	lastSeq    int64
-	lastHash   []byte
-	purgedSeq  int64
-	purgedHash []byte
+	lastSeq      int64
+	lastHash     []byte
+	purgedSeq    int64
+	purgedHash   []byte
+	purgedCutoff int64 // Unix ms: the purge deleted entries written before this
+	purgedMAC    []byte
 }
 
 func (l *Log) head(ctx context.Context) (head, error) {
 	var h head
 	err := l.db.QueryRow(ctx, `
-		SELECT last_seq, last_hash, purged_seq, purged_hash FROM careline_audit_head WHERE id = 1`).
-		Scan(&h.lastSeq, &h.lastHash, &h.purgedSeq, &h.purgedHash)
+		SELECT last_seq, last_hash, purged_seq, purged_hash, purged_cutoff, purged_mac FROM careline_audit_head WHERE id = 1`).
+		Scan(&h.lastSeq, &h.lastHash, &h.purgedSeq, &h.purgedHash, &h.purgedCutoff, &h.purgedMAC)
 	if err != nil {
 		return head{}, fmt.Errorf("audit: reading the head: %w", err)
 	}
@@ -202,4 +212,16 @@ func (l *Log) scan(ctx context.Context, where string, args []any, fn func(*Entry
 		}
 	}
 	return rows.Err()
+}
+
+// anchorMAC authenticates the purge anchor: without the key nobody can move it forward to hide
+// entries deleted from the oldest end.
+func (l *Log) anchorMAC(seq int64, hash []byte, cutoffMillis int64) []byte {
+	b := []byte("careline audit anchor v1\x00")
+	b = binary.BigEndian.AppendUint64(b, uint64(seq))
+	b = appendField(b, hash)
+	b = binary.BigEndian.AppendUint64(b, uint64(cutoffMillis))
+	m := hmac.New(sha256.New, l.key)
+	m.Write(b)
+	return m.Sum(nil)
 }

@@ -22,6 +22,8 @@ func fillDays(t *testing.T, l *Log, n int) []Entry {
 	t.Helper()
 	c := &clock{}
 	l.now = c.Now
+	// The tests purge days-old entries: keep two days.
+	l.SetRetention(48 * time.Hour)
 	var out []Entry
 	for i := range n {
 		c.Set(day0.AddDate(0, 0, i).Add(123 * time.Millisecond))
@@ -139,7 +141,7 @@ func TestPurge(t *testing.T) {
 		if err = db.QueryRow(ctx, `SELECT action, detail FROM careline_audit WHERE seq = 11`).Scan(&action, &detail); err != nil {
 			t.Fatal(err)
 		}
-		if action != "retention.purge" || detail != "deleted entries 1–5, written before 2026-01-06" {
+		if action != "retention.purge" || detail != "deleted entries 1–5, written before 2026-01-06T09:00:00Z" {
 			t.Fatalf("purge recorded as %q %q", action, detail)
 		}
 		if n, err = l.PurgeBefore(ctx, day0.AddDate(0, 0, 5)); err != nil || n != 0 {
@@ -182,7 +184,7 @@ func TestVerifyCatchesForgedAnchor(t *testing.T) {
 			t.Fatal(err)
 		}
 		exec(t, l, `UPDATE careline_audit_head SET purged_hash = $1`, make([]byte, 32))
-		wantProblems(t, verify(t, l), Problem{Seq: 4, Last: 4, Kind: Unlinked})
+		wantProblems(t, verify(t, l), Problem{Seq: 3, Last: 3, Kind: Anchor}, Problem{Seq: 4, Last: 4, Kind: Unlinked})
 	})
 }
 

@@ -15,6 +15,11 @@ import (
 // Entries that do not verify are not purged: an administrator must look at them first
 // (`careline audit verify`), so tampering cannot age out of the trail unnoticed.
 func (l *Log) PurgeBefore(ctx context.Context, before time.Time) (int64, error) {
+	if limit := l.now().Add(-l.retention); before.After(limit) {
+		return 0, fmt.Errorf("audit: refusing to purge entries written before %s: the audit retention (%v) keeps everything after %s",
+			before.UTC().Format(time.RFC3339), l.retention, limit.UTC().Format(time.RFC3339))
+	}
+	before = before.Truncate(time.Millisecond)
 	h, err := l.head(ctx)
 	if err != nil {
 		return 0, err
@@ -31,6 +36,8 @@ func (l *Log) PurgeBefore(ctx context.Context, before time.Time) (int64, error) 
 	// Check what is to go outside the transaction: on SQLite the transaction holds the
 	// database's write lock, and the bridge must not wait for a walk over years of entries.
 	c := l.newChecker(h.purgedSeq, h.purgedHash)
+	// A forged anchor would otherwise become a genuine one with this purge.
+	l.checkAnchor(h, c)
 	if err = l.scan(ctx, `WHERE seq <= $1`, []any{upTo}, c.add); err != nil {
 		return 0, err
 	}
@@ -63,14 +70,16 @@ func (l *Log) PurgeBefore(ctx context.Context, before time.Time) (int64, error) 
 		if n, err = res.RowsAffected(); err != nil {
 			return err
 		}
-		_, err = l.db.Exec(ctx, `UPDATE careline_audit_head SET purged_seq = $1, purged_hash = $2 WHERE id = 1`, upTo, anchor)
+		_, err = l.db.Exec(ctx, `
+			UPDATE careline_audit_head SET purged_seq = $1, purged_hash = $2, purged_cutoff = $3, purged_mac = $4 WHERE id = 1`,
+			upTo, anchor, before.UnixMilli(), l.anchorMAC(upTo, anchor, before.UnixMilli()))
 		if err != nil {
 			return err
 		}
 		_, err = l.Append(ctx, Entry{
 			Actor:  "system",
-			Action: "retention.purge",
-			Detail: fmt.Sprintf("deleted entries %d–%d, written before %s", h.purgedSeq+1, upTo, before.UTC().Format(time.DateOnly)),
+			Action: purgeAction,
+			Detail: purgeDetail(h.purgedSeq+1, upTo, before.UnixMilli()),
 		})
 		return err
 	})
@@ -79,4 +88,16 @@ func (l *Log) PurgeBefore(ctx context.Context, before time.Time) (int64, error) 
 	}
 	l.log.Info().Int64("entries", n).Int64("up_to_seq", upTo).Msg("Purged old audit entries")
 	return n, nil
+}
+
+const purgeAction = "retention.purge"
+
+// purgeDetail describes a purge in its own entry; Verify looks for the entry naming the anchor.
+func purgeDetail(from, upTo, cutoffMillis int64) string {
+	return fmt.Sprintf("deleted entries %d–%d, written before %s", from, upTo, time.UnixMilli(cutoffMillis).UTC().Format(time.RFC3339Nano))
+}
+
+// purgeDetailSuffix is the part of purgeDetail that names the anchor.
+func purgeDetailSuffix(upTo, cutoffMillis int64) string {
+	return fmt.Sprintf("–%d, written before %s", upTo, time.UnixMilli(cutoffMillis).UTC().Format(time.RFC3339Nano))
 }

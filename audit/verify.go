@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 )
 
 // Kinds of Problem.
@@ -17,6 +19,7 @@ const (
 	Moved    = "moved"    // the entry is genuine but was written with another seq
 	Unlinked = "unlinked" // the entry is genuine but does not follow the one before it
 	Beyond   = "beyond"   // entries lie past the recorded end of the trail
+	Anchor   = "anchor"   // the record of the last purge is forged, too young, or not in the trail
 )
 
 // Problem is one place where the trail is not as careline wrote it.
@@ -49,8 +52,15 @@ func (l *Log) Verify(ctx context.Context) (*Report, error) {
 	// Entries up to the head just read were all committed before it; later ones are appends
 	// that raced with us and are left for the next run.
 	c := l.newChecker(h.purgedSeq, h.purgedHash)
+	if h.purgedSeq > 0 {
+		c.wantPurge = purgeDetailSuffix(h.purgedSeq, h.purgedCutoff)
+	}
 	if err = l.scan(ctx, `WHERE seq <= $1`, []any{h.lastSeq}, c.add); err != nil {
 		return nil, err
+	}
+	if genuine := l.checkAnchor(h, c); genuine && c.wantPurge != "" && !c.sawPurge {
+		c.problem(h.purgedSeq, h.purgedSeq, Anchor, fmt.Sprintf(
+			"no %s entry records the purge of the entries up to %d: they may have been deleted by someone else", purgeAction, h.purgedSeq))
 	}
 	after, err := l.head(ctx)
 	if err != nil {
@@ -91,6 +101,9 @@ type checker struct {
 	first    int64
 	last     int64
 	problems []Problem
+	// wantPurge ends the detail of the retention.purge entry that must follow the anchor.
+	wantPurge string
+	sawPurge  bool
 }
 
 func (l *Log) newChecker(anchorSeq int64, anchorHash []byte) *checker {
@@ -134,8 +147,31 @@ func (c *checker) add(e *Entry) error {
 			c.problem(e.Seq, e.Seq, Unlinked, fmt.Sprintf("entry %d does not follow entry %d", e.Seq, e.Seq-1))
 		}
 	}
+	if valid && c.wantPurge != "" && e.Action == purgeAction && e.Actor == "system" && strings.HasSuffix(e.Detail, c.wantPurge) {
+		c.sawPurge = true
+	}
 	c.next, c.prev, c.prevBad = e.Seq+1, e.Hash, !valid
 	return nil
+}
+
+// checkAnchor notes a problem unless the purge anchor in h is one careline wrote (its MAC holds)
+// for a cutoff at least the audit retention ago; it reports whether careline wrote it.
+func (l *Log) checkAnchor(h head, c *checker) (genuine bool) {
+	if h.purgedSeq == 0 && len(h.purgedHash) == 0 {
+		return false // never purged
+	}
+	if !hmac.Equal(h.purgedMAC, l.anchorMAC(h.purgedSeq, h.purgedHash, h.purgedCutoff)) {
+		c.problem(h.purgedSeq, h.purgedSeq, Anchor, fmt.Sprintf(
+			"the record of the last purge (entries up to %d) was not written by careline: older entries may have been deleted", h.purgedSeq))
+		return false
+	}
+	cutoff := time.UnixMilli(h.purgedCutoff)
+	if limit := l.now().Add(-l.retention); cutoff.After(limit) {
+		c.problem(h.purgedSeq, h.purgedSeq, Anchor, fmt.Sprintf(
+			"entries up to %d were purged as written before %s, inside the audit retention of %v",
+			h.purgedSeq, cutoff.UTC().Format(time.RFC3339), l.retention))
+	}
+	return true
 }
 
 // finish checks the end of the walk against the head, where careline recorded the last entry

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"time"
 
 	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
@@ -188,6 +189,9 @@ type auditConfig struct {
 		Privacy struct {
 			IdentityKey string `yaml:"identity_key"`
 		} `yaml:"privacy"`
+		Retention struct {
+			Audit time.Duration `yaml:"audit"`
+		} `yaml:"retention"`
 	} `yaml:"network"`
 }
 
@@ -199,6 +203,9 @@ func openAudit(ctx context.Context, path string) (*audit.Log, func(), error) {
 	}
 	closeDB := func() { _ = db.Close() }
 	l := audit.New(db, audit.KeyFromSecret(cfg.Network.Privacy.IdentityKey), zerolog.Nop())
+	if cfg.Network.Retention.Audit > 0 {
+		l.SetRetention(cfg.Network.Retention.Audit)
+	}
 	// Brings the tables to this version's schema; refuses a database from a newer careline.
 	if err = l.Upgrade(ctx); err != nil {
 		closeDB()
