@@ -11,6 +11,7 @@ import (
 	"github.com/careline/careline/phone"
 	"github.com/careline/careline/portal"
 	"github.com/careline/careline/store"
+	"github.com/careline/careline/token"
 )
 
 // startPortal sets up the patient portal with careline as its backend.
@@ -18,6 +19,7 @@ func (c *Connector) startPortal(ctx context.Context) error {
 	pc := c.Config.Portal
 	p, err := portal.New(portal.Config{
 		PublicURL:       c.Config.PublicURL(),
+		HashKey:         token.HashKeyFromSecret(c.Config.Privacy.IdentityKey),
 		LinkLifetime:    pc.LinkLifetime,
 		CodeLifetime:    pc.CodeLifetime,
 		MaxFailures:     pc.MaxFailures,

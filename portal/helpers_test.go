@@ -23,6 +23,7 @@ import (
 	_ "go.mau.fi/util/dbutil/litestream"
 
 	"github.com/careline/careline/internal/pgtest"
+	"github.com/careline/careline/token"
 )
 
 const publicURL = "https://texts.example.org"
@@ -270,7 +271,7 @@ func (s *syncBuffer) String() string {
 func newEnv(t testing.TB, db *dbutil.Database, tweak ...func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, db: db, be: newFakeBackend(), clock: &clock{t: time.Date(2026, 3, 2, 15, 4, 5, 0, time.UTC)}, logs: &syncBuffer{}}
-	cfg := Config{PublicURL: publicURL + "/", Now: e.clock.Now, Location: time.UTC}
+	cfg := Config{PublicURL: publicURL + "/", HashKey: testHashKey, Now: e.clock.Now, Location: time.UTC}
 	for _, fn := range tweak {
 		fn(&cfg)
 	}
@@ -475,3 +476,5 @@ func setCookieHeader(res *response, name string) string {
 	}
 	return ""
 }
+
+var testHashKey = token.HashKeyFromSecret("a test identity key that is long enough to use")

@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/rs/zerolog"
-
-	"github.com/careline/careline/token"
 )
 
 // openLink redeems a link token from an SMS: it binds a pre-auth cookie to the link and
@@ -14,7 +12,7 @@ import (
 func (p *Portal) openLink(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	log := zerolog.Ctx(ctx)
-	l, err := p.findLink(ctx, token.Hash(r.PathValue("token")))
+	l, err := p.findLink(ctx, p.linkHash(r.PathValue("token")))
 	if err != nil {
 		log.Err(err).Msg("Failed to look up portal link")
 		p.renderError(w, r)
@@ -56,7 +54,7 @@ func (p *Portal) openLink(w http.ResponseWriter, r *http.Request) {
 		log.Info().Str("patient_id", s.patientID).Msg("Ended portal session: browser opened another patient's link")
 	}
 	if old := cookieValue(r, linkCookie); old != "" {
-		_ = p.deletePreauth(ctx, token.Hash(old))
+		_ = p.deletePreauth(ctx, p.preauthHash(old))
 	}
 
 	raw, expires, err := p.createPreauth(ctx, l)

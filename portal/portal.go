@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.mau.fi/util/dbutil"
+
+	"github.com/careline/careline/token"
 )
 
 // Patient is what the portal may show about a patient before and after verification.
@@ -74,6 +76,7 @@ type Backend interface {
 // Config holds the portal's settings. Zero values take the defaults in brackets.
 type Config struct {
 	PublicURL       string        // e.g. https://texts.example.org; links are PublicURL + "/l/" + token
+	HashKey         []byte        // required, ≥ 32 bytes: keys the stored hashes of tokens and codes (token.HashKeyFromSecret)
 	LinkLifetime    time.Duration // [7 days]
 	CodeLifetime    time.Duration // [10 minutes]
 	MaxFailures     int           // lock after this many consecutive failures [10, never more than 10]
@@ -109,6 +112,7 @@ const (
 // Portal serves the patient web pages.
 type Portal struct {
 	cfg       Config
+	hasher    *token.Hasher
 	db        *dbutil.Database
 	backend   Backend
 	pages     map[string]*template.Template
@@ -131,6 +135,10 @@ func New(cfg Config, db *dbutil.Database, backend Backend) (*Portal, error) {
 		return nil, fmt.Errorf("portal: public URL %q is not an absolute http(s) URL", cfg.PublicURL)
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	hasher, err := token.NewHasher(cfg.HashKey)
+	if err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
+	}
 	setDefault(&cfg.LinkLifetime, DefaultLinkLifetime)
 	setDefault(&cfg.CodeLifetime, DefaultCodeLifetime)
 	setDefault(&cfg.ResendCooldown, DefaultResendCooldown)
@@ -155,6 +163,7 @@ func New(cfg Config, db *dbutil.Database, backend Backend) (*Portal, error) {
 	}
 	p := &Portal{
 		cfg:     cfg,
+		hasher:  hasher,
 		db:      db.Child("careline_portal_version", upgradeTable, nil),
 		backend: backend,
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/careline/careline/portal/form"
-	"github.com/careline/careline/token"
 )
 
 // signOut ends the session on the server, expires both cookies and asks the browser to
@@ -42,7 +41,7 @@ func (p *Portal) signOut(w http.ResponseWriter, r *http.Request) {
 		log.Info().Str("patient_id", s.patientID).Msg("Portal signed out")
 	}
 	if raw := cookieValue(r, linkCookie); raw != "" {
-		_ = p.deletePreauth(ctx, token.Hash(raw))
+		_ = p.deletePreauth(ctx, p.preauthHash(raw))
 	}
 	clearCookie(w, sessionCookie)
 	clearCookie(w, linkCookie)

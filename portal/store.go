@@ -9,8 +9,13 @@ import (
 	"github.com/careline/careline/token"
 )
 
-// The portal's queries. Every token and code is looked up by its hash; the raw value
-// never reaches the database.
+// The portal's queries. Every token and code is looked up by its keyed hash (token.Hasher,
+// keyed from network.privacy.identity_key); the raw value never reaches the database, and
+// someone who can write the database cannot make a hash that a token of theirs matches.
+
+func (p *Portal) linkHash(raw string) []byte    { return p.hasher.Hash("link", raw) }
+func (p *Portal) preauthHash(raw string) []byte { return p.hasher.Hash("preauth", raw) }
+func (p *Portal) sessionHash(raw string) []byte { return p.hasher.Hash("session", raw) }
 
 type link struct {
 	hash      []byte
@@ -45,7 +50,7 @@ func (p *Portal) CreateLink(ctx context.Context, patientID string) (string, erro
 	_, err := p.db.Exec(ctx, `
 		INSERT INTO careline_portal_link (token_hash, patient_id, created_at, expires_at)
 		VALUES ($1, $2, $3, $4)`,
-		token.Hash(tok), patientID, ms(now), ms(now.Add(p.cfg.LinkLifetime)))
+		p.linkHash(tok), patientID, ms(now), ms(now.Add(p.cfg.LinkLifetime)))
 	if err != nil {
 		return "", err
 	}
@@ -80,14 +85,14 @@ func (p *Portal) createPreauth(ctx context.Context, l *link) (string, time.Time,
 	_, err := p.db.Exec(ctx, `
 		INSERT INTO careline_portal_preauth (token_hash, link_hash, patient_id, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5)`,
-		token.Hash(tok), l.hash, l.patientID, ms(now), ms(expires))
+		p.preauthHash(tok), l.hash, l.patientID, ms(now), ms(expires))
 	return tok, expires, err
 }
 
 // findPreauth returns the pre-auth for the raw cookie value if it and its link are
 // unexpired, or nil.
 func (p *Portal) findPreauth(ctx context.Context, raw string) (*preauth, error) {
-	pa := &preauth{hash: token.Hash(raw), csrf: csrfToken(raw)}
+	pa := &preauth{hash: p.preauthHash(raw), csrf: csrfToken(raw)}
 	now := ms(p.now())
 	err := p.db.QueryRow(ctx, `
 		SELECT pa.link_hash, pa.patient_id
@@ -149,9 +154,10 @@ func (p *Portal) claimCodeSend(ctx context.Context, patientID string) (bool, err
 	return n == 1, err
 }
 
-// codeHash binds a code to the link it was requested from.
-func codeHash(linkHash []byte, code string) []byte {
-	return token.Hash(string(linkHash) + code)
+// codeHash binds a code to the link it was requested from. Keyed, so a stolen hash cannot
+// be matched by trying all million codes.
+func (p *Portal) codeHash(linkHash []byte, code string) []byte {
+	return p.hasher.Hash("code", string(linkHash), code)
 }
 
 // storeCode makes code the patient's only valid code, replacing any older one.
@@ -163,7 +169,7 @@ func (p *Portal) storeCode(ctx context.Context, patientID string, linkHash []byt
 		ON CONFLICT (patient_id) DO UPDATE SET link_hash=excluded.link_hash,
 			code_hash=excluded.code_hash, created_at=excluded.created_at,
 			expires_at=excluded.expires_at, used_at=NULL`,
-		patientID, linkHash, codeHash(linkHash, code), ms(now), ms(now.Add(p.cfg.CodeLifetime)))
+		patientID, linkHash, p.codeHash(linkHash, code), ms(now), ms(now.Add(p.cfg.CodeLifetime)))
 	return err
 }
 
@@ -186,7 +192,7 @@ func (p *Portal) checkCode(ctx context.Context, patientID string, linkHash []byt
 	} else if err != nil {
 		return 0, err
 	}
-	if !token.Equal(stored, codeHash(linkHash, code)) {
+	if !token.Equal(stored, p.codeHash(linkHash, code)) {
 		return codeWrong, nil
 	}
 	return codeOK, nil
@@ -199,7 +205,7 @@ func (p *Portal) useCode(ctx context.Context, patientID string, linkHash []byte,
 	res, err := p.db.Exec(ctx, `
 		UPDATE careline_portal_code SET used_at=$1
 		WHERE patient_id=$2 AND link_hash=$3 AND code_hash=$4 AND used_at IS NULL AND expires_at > $1`,
-		now, patientID, linkHash, codeHash(linkHash, code))
+		now, patientID, linkHash, p.codeHash(linkHash, code))
 	if err != nil {
 		return false, err
 	}
@@ -265,7 +271,7 @@ func (p *Portal) createSession(ctx context.Context, patientID string, linkHash [
 	_, err := p.db.Exec(ctx, `
 		INSERT INTO careline_portal_session (token_hash, patient_id, link_hash, created_at, last_seen_at, expires_at)
 		VALUES ($1, $2, $3, $4, $4, $5)`,
-		token.Hash(tok), patientID, linkHash, ms(now), ms(now.Add(p.cfg.AbsoluteTimeout)))
+		p.sessionHash(tok), patientID, linkHash, ms(now), ms(now.Add(p.cfg.AbsoluteTimeout)))
 	return tok, err
 }
 
@@ -276,7 +282,7 @@ const touchInterval = 30 * time.Second
 // findSession returns the session for the raw cookie value, or nil if it is unknown or
 // past its idle or absolute timeout (an expired session is deleted).
 func (p *Portal) findSession(ctx context.Context, raw string) (*session, error) {
-	s := &session{hash: token.Hash(raw), csrf: csrfToken(raw)}
+	s := &session{hash: p.sessionHash(raw), csrf: csrfToken(raw)}
 	var created, lastSeen int64
 	err := p.db.QueryRow(ctx, `
 		SELECT patient_id, link_hash, created_at, last_seen_at

@@ -2,6 +2,7 @@ package token
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -55,28 +56,54 @@ func TestNewBitsVary(t *testing.T) {
 	}
 }
 
+func testHasher(t *testing.T, secret string) *Hasher {
+	t.Helper()
+	h, err := NewHasher(HashKeyFromSecret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func TestHash(t *testing.T) {
-	a, b := Hash("one"), Hash("two")
+	h := testHasher(t, "a test identity key that is long enough to use")
+	a, b := h.Hash("link", "one"), h.Hash("link", "two")
 	if len(a) != 32 {
 		t.Fatalf("len(Hash) = %d, want 32", len(a))
 	}
 	if bytes.Equal(a, b) {
 		t.Fatal("different inputs hash the same")
 	}
-	if !bytes.Equal(a, Hash("one")) {
+	if !bytes.Equal(a, h.Hash("link", "one")) {
 		t.Fatal("Hash is not deterministic")
 	}
 	if bytes.Contains(a, []byte("one")) {
 		t.Fatal("hash contains its input")
 	}
+	// Keyed: the unkeyed SHA-256 someone with database access could compute is not it, and
+	// another key gives another hash.
+	if sum := sha256.Sum256([]byte("one")); bytes.Equal(a, sum[:]) {
+		t.Fatal("Hash is a plain SHA-256")
+	}
+	if bytes.Equal(a, testHasher(t, "another identity key that is long enough to use").Hash("link", "one")) {
+		t.Fatal("the key does not change the hash")
+	}
+	// Purposes and parts are separated.
+	if bytes.Equal(a, h.Hash("session", "one")) || bytes.Equal(h.Hash("code", "ab", "c"), h.Hash("code", "a", "bc")) {
+		t.Fatal("purpose or part boundaries do not change the hash")
+	}
+	if _, err := NewHasher(make([]byte, 16)); err == nil {
+		t.Fatal("a 16-byte key was accepted")
+	}
 }
 
 func TestEqual(t *testing.T) {
-	a := Hash("x")
-	if !Equal(a, Hash("x")) {
+	h := testHasher(t, "a test identity key that is long enough to use")
+	a := h.Hash("t", "x")
+	if !Equal(a, h.Hash("t", "x")) {
 		t.Fatal("Equal(h, h) = false")
 	}
-	if Equal(a, Hash("y")) {
+	if Equal(a, h.Hash("t", "y")) {
 		t.Fatal("Equal of different hashes = true")
 	}
 	if Equal(a, a[:31]) || Equal(a, nil) || Equal(nil, a) {
