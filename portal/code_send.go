@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -23,13 +24,20 @@ func (p *Portal) sendCode(w http.ResponseWriter, r *http.Request, pa *preauth) {
 		p.render(w, r, http.StatusLocked, "verify", v)
 		return
 	}
-	if ok, err := p.claimCodeSend(ctx, pa.patientID); err != nil {
+	switch result, err := p.claimCodeSend(ctx, pa.patientID); {
+	case err != nil:
 		log.Err(err).Msg("Failed to check portal code cool-down")
 		p.renderError(w, r)
 		return
-	} else if !ok {
+	case result == sendCooldown:
 		log.Info().Msg("Refused to send a portal code: cool-down")
 		v.Error = v.L.T("verify.cooldown")
+		p.render(w, r, http.StatusTooManyRequests, "verify", v)
+		return
+	case result == sendCapped:
+		log.Warn().Msg("Refused to send a portal code: the patient's codes per hour or day are used up")
+		p.backend.Audit(ctx, pa.patientID, "code_capped")
+		v.Error = v.L.T("verify.too_many_codes")
 		p.render(w, r, http.StatusTooManyRequests, "verify", v)
 		return
 	}
@@ -41,7 +49,12 @@ func (p *Portal) sendCode(w http.ResponseWriter, r *http.Request, pa *preauth) {
 		return
 	}
 	text := strings.NewReplacer("{code}", code, "{clinic}", v.Clinic).Replace(p.cfg.CodeMessage)
-	if err := p.backend.SendSMS(ctx, pa.patientID, text); err != nil {
+	if err := p.backend.SendSMS(ctx, pa.patientID, text); errors.Is(err, ErrCodeBudget) {
+		log.Warn().Msg("Refused to send a portal code: the clinic's code budget is used up")
+		v.Error = v.L.T("verify.send_failed")
+		p.render(w, r, http.StatusTooManyRequests, "verify", v)
+		return
+	} else if err != nil {
 		log.Err(err).Msg("Failed to send portal code by SMS")
 		v.Error = v.L.T("verify.send_failed")
 		p.render(w, r, http.StatusBadGateway, "verify", v)

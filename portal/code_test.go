@@ -251,6 +251,7 @@ func TestFailuresCountAcrossResendsAndLock(t *testing.T) {
 				e.clock.Advance(DefaultResendCooldown)
 				code = b.sendCode("pA")
 			}
+			e.clock.Advance(linkThrottleDelay)
 			wantStatus(t, b.verify(wrongCode(code)), http.StatusUnauthorized)
 		}
 		if locked, _ := e.p.Locked(context.Background(), "pA"); locked {
@@ -260,6 +261,7 @@ func TestFailuresCountAcrossResendsAndLock(t *testing.T) {
 			t.Fatal("staff notified before the lock")
 		}
 		csrf := b.csrf("/verify") // the locked page has no forms any more
+		e.clock.Advance(linkThrottleDelay)
 		res := b.verify(wrongCode(code))
 		wantStatus(t, res, http.StatusLocked)
 		wantBody(t, res, "this page is locked", "call your clinic")
@@ -311,8 +313,10 @@ func TestSuccessResetsFailures(t *testing.T) {
 		b.open(e.link("pA"))
 		code := b.sendCode("pA")
 		for range DefaultMaxFailures - 1 {
+			e.clock.Advance(linkThrottleDelay)
 			wantStatus(t, b.verify(wrongCode(code)), http.StatusUnauthorized)
 		}
+		e.clock.Advance(linkThrottleDelay)
 		wantStatus(t, b.verify(code), http.StatusSeeOther)
 		if n := e.count(`SELECT failures FROM careline_portal_attempts WHERE patient_id='pA'`); n != 0 {
 			t.Fatalf("failures = %d after success", n)
@@ -322,8 +326,10 @@ func TestSuccessResetsFailures(t *testing.T) {
 		e.clock.Advance(DefaultResendCooldown)
 		code = b.sendCode("pA")
 		for range DefaultMaxFailures - 1 {
+			e.clock.Advance(linkThrottleDelay)
 			wantStatus(t, b.verify(wrongCode(code)), http.StatusUnauthorized)
 		}
+		e.clock.Advance(linkThrottleDelay)
 		wantStatus(t, b.verify(code), http.StatusSeeOther)
 	})
 }
@@ -335,8 +341,10 @@ func TestMaxFailuresNeverAboveTen(t *testing.T) {
 		b.open(e.link("pA"))
 		code := b.sendCode("pA")
 		for range 9 {
+			e.clock.Advance(linkThrottleDelay)
 			wantStatus(t, b.verify(wrongCode(code)), http.StatusUnauthorized)
 		}
+		e.clock.Advance(linkThrottleDelay)
 		wantStatus(t, b.verify(wrongCode(code)), http.StatusLocked)
 
 		e3 := newEnv(t, db, func(c *Config) { c.MaxFailures = 3 })
@@ -345,6 +353,7 @@ func TestMaxFailuresNeverAboveTen(t *testing.T) {
 		code = b.sendCode("pB")
 		wantStatus(t, b.verify(wrongCode(code)), http.StatusUnauthorized)
 		wantStatus(t, b.verify(wrongCode(code)), http.StatusUnauthorized)
+		e.clock.Advance(linkThrottleDelay)
 		wantStatus(t, b.verify(wrongCode(code)), http.StatusLocked)
 	})
 }
@@ -455,5 +464,127 @@ func TestConcurrentVerifyStartsOneSession(t *testing.T) {
 		if ok != 1 || e.count(`SELECT COUNT(*) FROM careline_portal_session`) != 1 {
 			t.Fatalf("%d successes, %d sessions from one code", ok, e.count(`SELECT COUNT(*) FROM careline_portal_session`))
 		}
+	})
+}
+
+// Someone holding a link but no code (it goes to the patient's phone) cannot lock the
+// patient out: guesses without an outstanding code count nothing.
+func TestGuessesWithoutCodeDoNotLock(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		b := e.browser()
+		b.open(e.link("pA"))
+		for range 2 * DefaultMaxFailures {
+			res := b.verify("123456")
+			wantStatus(t, res, http.StatusUnauthorized)
+			wantBody(t, res, "no code waiting")
+		}
+		if locked, _ := e.p.Locked(context.Background(), "pA"); locked {
+			t.Fatal("locked by guesses without a code")
+		}
+		if n := e.count(`SELECT COUNT(*) FROM careline_portal_attempts WHERE patient_id='pA' AND failures > 0`); n != 0 {
+			t.Fatal("guesses without a code were counted")
+		}
+		// After a code expires, guesses count nothing either.
+		b.sendCode("pA")
+		e.clock.Advance(DefaultCodeLifetime + time.Second)
+		wantStatus(t, b.verify("123456"), http.StatusUnauthorized)
+		if n := e.count(`SELECT COUNT(*) FROM careline_portal_attempts WHERE patient_id='pA' AND failures > 0`); n != 0 {
+			t.Fatal("a guess after the code expired was counted")
+		}
+		wantStatus(t, b.verify(b.sendCode("pA")), http.StatusSeeOther)
+	})
+}
+
+// After a few wrong codes through one link, it must wait between tries; another patient's
+// link is not slowed.
+func TestWrongCodesThrottledPerLink(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		b := e.browser()
+		b.open(e.link("pA"))
+		code := b.sendCode("pA")
+		for range linkThrottleFailures {
+			wantStatus(t, b.verify(wrongCode(code)), http.StatusUnauthorized)
+		}
+		res := b.verify(code)
+		wantStatus(t, res, http.StatusTooManyRequests)
+		wantBody(t, res, "wait a few minutes")
+		if n := e.count(`SELECT failures FROM careline_portal_attempts WHERE patient_id='pA'`); n != linkThrottleFailures {
+			t.Fatalf("failures = %d: a throttled try was counted", n)
+		}
+		e.signIn("pB")
+		e.clock.Advance(linkThrottleDelay)
+		wantStatus(t, b.verify(code), http.StatusSeeOther)
+	})
+}
+
+// Code texts per patient are capped per hour and per day, whatever links they come from.
+func TestCodeTextsCapped(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		b := e.browser()
+		b.open(e.link("pA"))
+		send := func() *response {
+			e.clock.Advance(DefaultResendCooldown)
+			return b.post("/code/send", url.Values{"csrf": {b.csrf("/verify")}})
+		}
+		for range DefaultMaxCodesPerHour {
+			wantStatus(t, send(), http.StatusSeeOther)
+		}
+		res := send()
+		wantStatus(t, res, http.StatusTooManyRequests)
+		wantBody(t, res, "several codes recently")
+		// A new link does not reset the cap.
+		b2 := e.browser()
+		b2.open(e.link("pA"))
+		e.clock.Advance(DefaultResendCooldown)
+		wantStatus(t, b2.post("/code/send", url.Values{"csrf": {b2.csrf("/verify")}}), http.StatusTooManyRequests)
+		if n := e.be.smsCount(); n != DefaultMaxCodesPerHour {
+			t.Fatalf("%d code texts, want %d", n, DefaultMaxCodesPerHour)
+		}
+		// An hour later five more, then the day's cap holds (the pre-auth lasts 30 minutes,
+		// so the patient opens the link again each time).
+		e.clock.Advance(time.Hour)
+		b.open(e.link("pA"))
+		for range DefaultMaxCodesPerDay - DefaultMaxCodesPerHour {
+			wantStatus(t, send(), http.StatusSeeOther)
+		}
+		e.clock.Advance(time.Hour)
+		b.open(e.link("pA"))
+		wantStatus(t, send(), http.StatusTooManyRequests)
+		e.clock.Advance(24 * time.Hour)
+		b.open(e.link("pA"))
+		wantStatus(t, send(), http.StatusSeeOther)
+		if e.be.audited("pA", "code_capped") != 3 {
+			t.Fatalf("capped refusals audited %d times", e.be.audited("pA", "code_capped"))
+		}
+	})
+}
+
+// end-access: links, codes, pre-auths and sessions of the patient end at once.
+func TestEndAccess(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		signedIn := e.signIn("pA")
+		pending := e.browser()
+		pending.open(e.link("pA"))
+		e.clock.Advance(DefaultResendCooldown)
+		pending.sendCode("pA")
+		unopened := e.link("pA")
+		other := e.signIn("pB")
+		if _, err := e.p.EndAccess(context.Background(), "pA"); err != nil {
+			t.Fatal(err)
+		}
+		if res := signedIn.get("/thread"); res.StatusCode == http.StatusOK {
+			t.Fatal("the session survived end-access")
+		}
+		if res := pending.get("/verify"); res.StatusCode == http.StatusOK {
+			t.Fatal("the pre-auth survived end-access")
+		}
+		if res := e.browser().get(unopened); res.Header.Get("Location") == "/verify" {
+			t.Fatal("the link survived end-access")
+		}
+		wantStatus(t, other.get("/thread"), http.StatusOK)
 	})
 }

@@ -39,6 +39,16 @@ func (p *Portal) verifyCode(w http.ResponseWriter, r *http.Request, pa *preauth)
 		return
 	}
 
+	if throttled, err := p.linkThrottled(ctx, pa.linkHash); err != nil {
+		log.Err(err).Msg("Failed to check portal link throttle")
+		p.renderError(w, r)
+		return
+	} else if throttled {
+		log.Info().Msg("Refused portal code: too many wrong codes through this link just now")
+		v.Error = v.L.T("verify.throttled")
+		p.render(w, r, http.StatusTooManyRequests, "verify", v)
+		return
+	}
 	result, err := p.checkCode(ctx, pa.patientID, pa.linkHash, f.Code)
 	if err != nil {
 		log.Err(err).Msg("Failed to check portal code")
@@ -87,6 +97,19 @@ func (p *Portal) verifyCode(w http.ResponseWriter, r *http.Request, pa *preauth)
 func (p *Portal) codeFailed(w http.ResponseWriter, r *http.Request, pa *preauth, v *view, result int) {
 	ctx := r.Context()
 	log := zerolog.Ctx(ctx).With().Str("patient_id", pa.patientID).Logger()
+	if result == codeNone {
+		// No code is outstanding for this link: nothing was guessed, so nothing is counted
+		// (otherwise anyone holding the link could lock the patient out without a code).
+		log.Info().Msg("Portal code entered while none is outstanding")
+		v.Error = v.L.T("verify.no_code")
+		p.render(w, r, http.StatusUnauthorized, "verify", v)
+		return
+	}
+	if err := p.recordLinkFailure(ctx, pa.linkHash); err != nil {
+		log.Err(err).Msg("Failed to count portal link failure")
+		p.renderError(w, r)
+		return
+	}
 	failures, locked, err := p.recordFailure(ctx, pa.patientID)
 	if err != nil {
 		log.Err(err).Msg("Failed to count portal code failure")

@@ -57,6 +57,10 @@ const (
 	StateFailed    DeliveryState = "failed"  // careline gave up; the clinic was told
 )
 
+// ErrCodeBudget is what Backend.SendSMS returns when the clinic's budget of code texts is
+// used up (toll-fraud protection); the patient is asked to try later and nothing is sent.
+var ErrCodeBudget = errors.New("portal: the clinic's code budget is used up")
+
 // Backend is implemented by the bridge.
 type Backend interface {
 	Patient(ctx context.Context, patientID string) (*Patient, error) // (nil, nil) if unknown
@@ -85,6 +89,8 @@ type Config struct {
 	AbsoluteTimeout time.Duration // [12 h]
 	RequireDOB      bool          // ask for the date of birth too when the patient HasDOB
 	MaxUploadBytes  int64         // [10 MiB]; JPEG, PNG, HEIC and PDF, judged by content
+	MaxCodesPerHour int           // code texts per patient in any hour [5]
+	MaxCodesPerDay  int           // code texts per patient in any 24 hours [10]
 	// CodeMessage is the SMS carrying the code, with {code} and {clinic}; no PHI.
 	// ["Your {clinic} verification code is {code}. It expires in 10 minutes."]
 	CodeMessage string
@@ -102,7 +108,15 @@ const (
 	DefaultIdleTimeout     = 15 * time.Minute
 	DefaultAbsoluteTimeout = 12 * time.Hour
 	DefaultMaxUploadBytes  = 10 << 20
-	DefaultCodeMessage     = "Your {clinic} verification code is {code}. It expires in 10 minutes."
+	DefaultMaxCodesPerHour = 5
+	DefaultMaxCodesPerDay  = 10
+
+	// After linkThrottleFailures wrong codes through one link, each further try through it
+	// waits linkThrottleDelay after the last wrong one: a link holder cannot rush the patient
+	// into the lock-out, which itself stays as SPEC §6 has it.
+	linkThrottleFailures = 3
+	linkThrottleDelay    = 30 * time.Second
+	DefaultCodeMessage   = "Your {clinic} verification code is {code}. It expires in 10 minutes."
 
 	// preauthLifetime is how long a browser may take between opening a link and entering
 	// its code before it has to open the link again.
@@ -146,6 +160,12 @@ func New(cfg Config, db *dbutil.Database, backend Backend) (*Portal, error) {
 	setDefault(&cfg.AbsoluteTimeout, DefaultAbsoluteTimeout)
 	if cfg.MaxFailures <= 0 || cfg.MaxFailures > DefaultMaxFailures {
 		cfg.MaxFailures = DefaultMaxFailures
+	}
+	if cfg.MaxCodesPerHour <= 0 {
+		cfg.MaxCodesPerHour = DefaultMaxCodesPerHour
+	}
+	if cfg.MaxCodesPerDay <= 0 {
+		cfg.MaxCodesPerDay = DefaultMaxCodesPerDay
 	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = DefaultMaxUploadBytes

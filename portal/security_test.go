@@ -213,6 +213,7 @@ func TestLockedPatientKeepsOthersApart(t *testing.T) {
 	b.open(e.link("pA"))
 	code := b.sendCode("pA")
 	for range DefaultMaxFailures {
+		e.clock.Advance(linkThrottleDelay)
 		b.verify(wrongCode(code))
 	}
 	if locked, _ := e.p.Locked(ctx, "pA"); !locked {

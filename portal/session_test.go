@@ -215,9 +215,9 @@ func TestPurgeExpired(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// pB's code and pre-auth, the session, two links.
-		if n != 5 {
-			t.Fatalf("PurgeExpired = %d, want 5", n)
+		// pB's code and pre-auth, the session, two links, two code-send records.
+		if n != 7 {
+			t.Fatalf("PurgeExpired = %d, want 7", n)
 		}
 		for _, table := range []string{"careline_portal_link", "careline_portal_preauth", "careline_portal_code", "careline_portal_session"} {
 			if c := e.count("SELECT COUNT(*) FROM " + table); c != 0 {
@@ -233,7 +233,7 @@ func TestUpgradeOwnVersionTable(t *testing.T) {
 		if err := e.p.Upgrade(context.Background()); err != nil {
 			t.Fatalf("second Upgrade: %v", err)
 		}
-		if v := e.count("SELECT version FROM careline_portal_version"); v != 1 {
+		if v := e.count("SELECT version FROM careline_portal_version"); v != 2 {
 			t.Fatalf("careline_portal_version = %d", v)
 		}
 	})

@@ -136,22 +136,103 @@ func (p *Portal) Unlock(ctx context.Context, patientID string) error {
 	return err
 }
 
+// Results of claimCodeSend.
+const (
+	sendOK       = iota
+	sendCooldown // a code went out within the resend cool-down
+	sendCapped   // the patient's codes per hour or per day are used up
+)
+
 // claimCodeSend records that a code is being sent now, unless one was sent within the
-// cool-down; it reports whether the caller may send.
-func (p *Portal) claimCodeSend(ctx context.Context, patientID string) (bool, error) {
+// cool-down or the patient's hourly or daily cap is reached.
+func (p *Portal) claimCodeSend(ctx context.Context, patientID string) (result int, err error) {
 	now := p.now()
-	res, err := p.db.Exec(ctx, `
-		INSERT INTO careline_portal_attempts (patient_id, failures, last_code_sent_at)
-		VALUES ($1, 0, $2)
-		ON CONFLICT (patient_id) DO UPDATE SET last_code_sent_at=excluded.last_code_sent_at
-		WHERE careline_portal_attempts.last_code_sent_at IS NULL
-		   OR careline_portal_attempts.last_code_sent_at <= $3`,
-		patientID, ms(now), ms(now.Add(-p.cfg.ResendCooldown)))
-	if err != nil {
+	err = p.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		res, err := p.db.Exec(ctx, `
+			INSERT INTO careline_portal_attempts (patient_id, failures, last_code_sent_at)
+			VALUES ($1, 0, NULL)
+			ON CONFLICT (patient_id) DO UPDATE SET patient_id=excluded.patient_id
+			WHERE careline_portal_attempts.last_code_sent_at IS NULL
+			   OR careline_portal_attempts.last_code_sent_at <= $2`,
+			patientID, ms(now.Add(-p.cfg.ResendCooldown)))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			result = sendCooldown
+			return nil
+		}
+		var lastHour, lastDay int
+		err = p.db.QueryRow(ctx, `
+			SELECT COUNT(CASE WHEN sent_at > $2 THEN 1 END), COUNT(*)
+			FROM careline_portal_code_send WHERE patient_id=$1 AND sent_at > $3`,
+			patientID, ms(now.Add(-time.Hour)), ms(now.Add(-24*time.Hour))).Scan(&lastHour, &lastDay)
+		if err != nil {
+			return err
+		}
+		if lastHour >= p.cfg.MaxCodesPerHour || lastDay >= p.cfg.MaxCodesPerDay {
+			result = sendCapped
+			return nil
+		}
+		if _, err = p.db.Exec(ctx, `
+			UPDATE careline_portal_attempts SET last_code_sent_at=$2 WHERE patient_id=$1`, patientID, ms(now)); err != nil {
+			return err
+		}
+		_, err = p.db.Exec(ctx, `INSERT INTO careline_portal_code_send (patient_id, sent_at) VALUES ($1, $2)`, patientID, ms(now))
+		return err
+	})
+	return result, err
+}
+
+// linkThrottled reports whether this link must wait before another try: after
+// linkThrottleFailures wrong codes, one try per linkThrottleDelay.
+func (p *Portal) linkThrottled(ctx context.Context, linkHash []byte) (bool, error) {
+	var failures int
+	var last int64
+	err := p.db.QueryRow(ctx, `
+		SELECT failures, last_failure_at FROM careline_portal_link WHERE token_hash=$1`, linkHash).Scan(&failures, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
 		return false, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return failures >= linkThrottleFailures && p.now().Before(time.UnixMilli(last).Add(linkThrottleDelay)), nil
+}
+
+// recordLinkFailure counts a wrong code entered through the link.
+func (p *Portal) recordLinkFailure(ctx context.Context, linkHash []byte) error {
+	_, err := p.db.Exec(ctx, `
+		UPDATE careline_portal_link SET failures = failures + 1, last_failure_at = $2 WHERE token_hash=$1`,
+		linkHash, ms(p.now()))
+	return err
+}
+
+// EndAccess ends every link, pending code, pre-auth and session of the patient (lost phone,
+// recycled number, STOP) and returns how many rows went. The lock-out state stays.
+func (p *Portal) EndAccess(ctx context.Context, patientID string) (int64, error) {
+	var total int64
+	err := p.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		for _, q := range []string{
+			`DELETE FROM careline_portal_session WHERE patient_id=$1`,
+			`DELETE FROM careline_portal_code WHERE patient_id=$1`,
+			`DELETE FROM careline_portal_preauth WHERE patient_id=$1`,
+			`DELETE FROM careline_portal_link WHERE patient_id=$1`,
+		} {
+			res, err := p.db.Exec(ctx, q, patientID)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, err
 }
 
 // codeHash binds a code to the link it was requested from. Keyed, so a stolen hash cannot
@@ -323,6 +404,7 @@ func (p *Portal) PurgeExpired(ctx context.Context) (int64, error) {
 		{`DELETE FROM careline_portal_session WHERE expires_at <= $1 OR last_seen_at <= $2`,
 			[]any{ms(now), ms(now.Add(-p.cfg.IdleTimeout))}},
 		{`DELETE FROM careline_portal_link WHERE expires_at <= $1`, []any{ms(now)}},
+		{`DELETE FROM careline_portal_code_send WHERE sent_at <= $1`, []any{ms(now.Add(-24 * time.Hour))}},
 	}
 	var total int64
 	err := p.db.DoTxn(ctx, nil, func(ctx context.Context) error {
