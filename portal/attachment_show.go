@@ -45,8 +45,12 @@ func (p *Portal) showAttachment(w http.ResponseWriter, r *http.Request, s *sessi
 		p.renderError(w, r)
 		return
 	}
-	if _, _, err = mime.ParseMediaType(contentType); err != nil || contentType == "" {
+	// The type comes from whoever sent the file (staff's Matrix client, Twilio): only types
+	// that cannot run script on the portal's origin are served as themselves.
+	if mediaType, _, err := mime.ParseMediaType(contentType); err != nil || !form.Served(mediaType) {
 		contentType = "application/octet-stream"
+	} else {
+		contentType = mediaType
 	}
 	name := form.CleanFileName(found.FileName, contentType)
 	h := w.Header()

@@ -309,3 +309,40 @@ func TestThreadShowsWhereThePatientsMessagesAre(t *testing.T) {
 		}
 	})
 }
+
+// A file staff sent with a type that could run script on the portal's origin (HTML, SVG,
+// XML…) is served as application/octet-stream; the allowed types keep theirs.
+func TestAttachmentServedOnlyWithAllowedTypes(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		types := map[string]string{
+			"text/html; charset=utf-8": "application/octet-stream",
+			"image/svg+xml":            "application/octet-stream",
+			"application/xhtml+xml":    "application/octet-stream",
+			"text/xml":                 "application/octet-stream",
+			"not a type":               "application/octet-stream",
+			"image/png":                "image/png",
+			"application/pdf":          "application/pdf",
+			"image/jpeg; name=x.jpg":   "image/jpeg",
+		}
+		var msgs []Message
+		i := 0
+		for ct := range types {
+			i++
+			id := fmt.Sprintf("f%d", i)
+			msgs = append(msgs, Message{ID: "m" + id, Body: "file", SentAt: e.clock.Now(),
+				Attachments: []Attachment{{ID: id, FileName: "file", ContentType: ct, Size: 10}}})
+			e.be.files["pA/"+id] = storedFile{ct, []byte("<script>alert(1)</script>")}
+		}
+		e.be.threads["pA"] = msgs
+		b := e.signIn("pA")
+		for _, m := range msgs {
+			a := m.Attachments[0]
+			res := b.get("/attachment/" + a.ID)
+			wantStatus(t, res, http.StatusOK)
+			if got := res.Header.Get("Content-Type"); got != types[a.ContentType] {
+				t.Errorf("%q served as %q, want %q", a.ContentType, got, types[a.ContentType])
+			}
+		}
+	})
+}

@@ -114,20 +114,34 @@ func TestSniff(t *testing.T) {
 
 func TestCleanFileName(t *testing.T) {
 	cases := map[string]string{
-		"photo.jpg":              "photo.jpg",
+		"scan.PDF":               "scan.PDF",
 		`C:\Users\me\scan.pdf`:   "scan.pdf",
-		"../../etc/passwd":       "passwd",
-		"a\x00b\nc\u202ed.png":   "abcd.png",
+		"../../etc/passwd":       "passwd.pdf",
+		"a\x00b\nc\u202ed.pdf":   "abcd.pdf",
 		`say "hi".pdf`:           "say hi.pdf",
 		"":                       "upload.pdf",
 		"...":                    "upload.pdf",
-		strings.Repeat("x", 300): strings.Repeat("x", 100),
+		strings.Repeat("x", 300): strings.Repeat("x", 96) + ".pdf",
 		"bad\xffname.pdf":        "badname.pdf",
+		// The extension must match the type the bytes have: a PDF named .bat or .jpg
+		// stays a PDF on the staff member's computer.
+		"lab-results.bat": "lab-results.bat.pdf",
+		"photo.jpg":       "photo.jpg.pdf",
+		"results.pdf.exe": "results.pdf.exe.pdf",
 	}
 	for in, want := range cases {
 		if got := CleanFileName(in, "application/pdf"); got != want {
 			t.Errorf("CleanFileName(%q) = %q, want %q", in, got, want)
 		}
+	}
+	for in, want := range map[string]string{"IMG_1.JPEG": "IMG_1.JPEG", "a.jpg": "a.jpg", "a.png": "a.png.jpg", "": "upload.jpg"} {
+		if got := CleanFileName(in, "image/jpeg"); got != want {
+			t.Errorf("CleanFileName(%q, image/jpeg) = %q, want %q", in, got, want)
+		}
+	}
+	// A type careline does not serve as itself keeps its name.
+	if got := CleanFileName("notes.txt", "application/octet-stream"); got != "notes.txt" {
+		t.Errorf("CleanFileName(notes.txt, octet-stream) = %q", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -145,15 +146,28 @@ func isHEIC(data []byte) bool {
 	return false
 }
 
-var extensions = map[string]string{
-	"image/jpeg":      ".jpg",
-	"image/png":       ".png",
-	"image/heic":      ".heic",
-	"application/pdf": ".pdf",
+// extensions lists, for each type the portal accepts or serves, the file name endings that
+// type goes by; the first is added to a name that ends otherwise.
+var extensions = map[string][]string{
+	"image/jpeg":      {".jpg", ".jpeg", ".jfif"},
+	"image/png":       {".png"},
+	"image/heic":      {".heic", ".heif"},
+	"image/gif":       {".gif"},
+	"image/webp":      {".webp"},
+	"application/pdf": {".pdf"},
+}
+
+// Served reports whether the portal serves a file of this type as that type; any other is
+// served as application/octet-stream.
+func Served(contentType string) bool {
+	_, ok := extensions[contentType]
+	return ok
 }
 
 // CleanFileName keeps the last path element of name without control or format
 // characters, at most 100 characters, and falls back to "upload" plus the type's extension.
+// For a known type the name ends in one of its extensions: "lab-results.bat" that is a PDF
+// becomes "lab-results.bat.pdf", so the file opens as what it is.
 func CleanFileName(name, contentType string) string {
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
@@ -167,12 +181,22 @@ func CleanFileName(name, contentType string) string {
 	}, name)
 	// Dots and spaces in any order at either end: " .bashrc" must not become a hidden file.
 	name = strings.TrimFunc(name, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
-	for utf8.RuneCountInString(name) > 100 {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
+	exts := extensions[contentType]
 	if name == "" {
-		name = "upload" + extensions[contentType]
+		name = "upload"
+	}
+	if len(exts) > 0 && !slices.ContainsFunc(exts, func(ext string) bool { return strings.HasSuffix(strings.ToLower(name), ext) }) {
+		name += exts[0]
+	}
+	for utf8.RuneCountInString(name) > 100 {
+		// Shorten before the extension, which must stay.
+		ext := ""
+		if len(exts) > 0 {
+			ext = name[strings.LastIndexByte(name, '.'):]
+		}
+		stem := name[:len(name)-len(ext)]
+		_, size := utf8.DecodeLastRuneInString(stem)
+		name = stem[:len(stem)-size] + ext
 	}
 	return name
 }

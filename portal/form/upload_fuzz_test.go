@@ -3,6 +3,7 @@ package form
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -44,6 +45,9 @@ func FuzzUploadForm(f *testing.F) {
 		if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 100 || strings.ContainsAny(name, `/\"`) ||
 			strings.HasPrefix(name, ".") {
 			t.Fatalf("file name %q (from %q) is not one clean path element", name, fileName)
+		}
+		if exts := extensions[uf.ContentType]; !slices.ContainsFunc(exts, func(ext string) bool { return strings.HasSuffix(strings.ToLower(name), ext) }) {
+			t.Fatalf("file name %q does not end in an extension of %s", name, uf.ContentType)
 		}
 		for _, r := range name {
 			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
