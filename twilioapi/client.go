@@ -22,6 +22,8 @@ type Client struct {
 	authToken  string
 	rest       *twilio.RestClient
 	http       *http.Client
+	media      *http.Client // follows redirects only to Twilio's media hosts
+	apiBase    *url.URL
 	validator  twclient.RequestValidator
 }
 
@@ -51,13 +53,28 @@ func New(apiURL, accountSID, authToken string) (*Client, error) {
 		AccountSid: accountSID,
 		Client:     base,
 	})
-	return &Client{
+	c := &Client{
 		AccountSID: accountSID,
 		authToken:  authToken,
 		rest:       rest,
 		http:       hc,
+		apiBase:    apiBase,
 		validator:  twclient.NewRequestValidator(authToken),
-	}, nil
+	}
+	c.media = &http.Client{
+		Timeout:   hc.Timeout,
+		Transport: hc.Transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			if !c.mediaHostAllowed(req.URL) {
+				return fmt.Errorf("refusing a redirect to %s: not one of Twilio's media hosts", req.URL.Host)
+			}
+			return nil
+		},
+	}
+	return c, nil
 }
 
 // newTransport keeps enough idle connections per host: Go's default of 2 cuts throughput
