@@ -19,6 +19,8 @@ import (
 
 const loginFlowID = "twilio"
 
+var errLoginAdminOnly = errors.New("connecting the clinic's Twilio number is limited to bridge administrators")
+
 func (c *Connector) GetLoginFlows() []bridgev2.LoginFlow {
 	return []bridgev2.LoginFlow{{
 		Name:        "Twilio number",
@@ -30,6 +32,11 @@ func (c *Connector) GetLoginFlows() []bridgev2.LoginFlow {
 func (c *Connector) CreateLogin(ctx context.Context, user *bridgev2.User, flowID string) (bridgev2.LoginProcess, error) {
 	if flowID != loginFlowID {
 		return nil, fmt.Errorf("unknown login flow %q", flowID)
+	}
+	// The clinic's number speaks for the whole clinic: connecting it is for bridge admins,
+	// whatever level bridgev2 otherwise needs for logging in.
+	if !user.Permissions.Admin {
+		return nil, bridgev2.WrapRespErrManual(errLoginAdminOnly, mautrix.MForbidden.ErrCode, http.StatusForbidden)
 	}
 	return &twilioLogin{connector: c, user: user}, nil
 }
@@ -96,6 +103,14 @@ func (l *twilioLogin) submit(ctx context.Context, input map[string]string) (*bri
 		return nil, err
 	}
 	loginID := makeLoginID(accountSID, number)
+	// Another admin's login of the same number stays theirs: taking it over would move every
+	// patient room to whoever typed the credentials last.
+	if existing, err := c.Bridge.GetExistingUserLoginByID(ctx, loginID); err != nil {
+		return nil, err
+	} else if existing != nil && existing.UserMXID != l.user.MXID {
+		return nil, bridgev2.WrapRespErrManual(fmt.Errorf("this number is already connected by %s; they must log out before anyone else connects it", existing.UserMXID),
+			mautrix.MForbidden.ErrCode, http.StatusConflict)
+	}
 	if c.Config.Twilio.ConfigureWebhooks {
 		if err = tw.SetSMSURL(num.SID, c.smsWebhookURL(loginID)); err != nil {
 			return nil, fmt.Errorf("could not point the number's SMS webhook at careline: %w", err)
@@ -112,7 +127,7 @@ func (l *twilioLogin) submit(ctx context.Context, input map[string]string) (*bri
 		ID:         loginID,
 		RemoteName: fmt.Sprintf("%s (%s)", c.Config.ClinicName, phone.Mask(number)),
 		Metadata:   meta,
-	}, &bridgev2.NewLoginParams{DeleteOnConflict: true})
+	}, &bridgev2.NewLoginParams{})
 	if err != nil {
 		return nil, err
 	}

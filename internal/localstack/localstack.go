@@ -378,14 +378,19 @@ func (s *Stack) ProvisionAs(ctx context.Context, userID, method, path string, bo
 
 // Login connects the clinic's Twilio number through the provisioning API.
 func (s *Stack) Login(ctx context.Context, sid, token string) (int, map[string]any, error) {
-	status, start, err := s.Provision(ctx, http.MethodPost, "/v3/login/start/twilio", map[string]any{})
+	return s.LoginAs(ctx, AdminUser, sid, token)
+}
+
+// LoginAs connects the clinic's Twilio number through the provisioning API as userID.
+func (s *Stack) LoginAs(ctx context.Context, userID, sid, token string) (int, map[string]any, error) {
+	status, start, err := s.ProvisionAs(ctx, userID, http.MethodPost, "/v3/login/start/twilio", map[string]any{})
 	if err != nil {
 		return 0, nil, err
 	} else if status != http.StatusOK {
 		return status, start, nil
 	}
 	path := fmt.Sprintf("/v3/login/step/%s/%s/user_input", start["login_id"], start["step_id"])
-	return s.Provision(ctx, http.MethodPost, path, map[string]string{
+	return s.ProvisionAs(ctx, userID, http.MethodPost, path, map[string]string{
 		"account_sid": sid, "auth_token": token, "phone_number": ClinicNumber, "messaging_service_sid": "-",
 	})
 }
