@@ -31,7 +31,9 @@ func (c *Connector) settingsSummary() string {
 	return strings.Join(parts, " ")
 }
 
-// permissionsSummary names each configured user or domain with the level bridgev2 gives it.
+// permissionsSummary names each configured user or domain with the level bridgev2 gives it,
+// by bridgev2's own level names (block, relay, commands, user, admin); an entry written as a
+// map of flags that matches no level is listed by its flags.
 func permissionsSummary(perms bridgeconfig.PermissionConfig) string {
 	keys := make([]string, 0, len(perms))
 	for key := range perms {
@@ -40,20 +42,38 @@ func permissionsSummary(perms bridgeconfig.PermissionConfig) string {
 	slices.Sort(keys)
 	entries := make([]string, 0, len(keys))
 	for _, key := range keys {
-		p := perms[key]
-		level := "none"
-		switch {
-		case p == nil:
-		case p.Admin:
-			level = "admin"
-		case p.Login:
-			level = "user"
-		case p.SendEvents:
-			level = "relay"
-		case p.Commands:
-			level = "commands"
-		}
-		entries = append(entries, key+":"+level)
+		entries = append(entries, key+":"+levelName(perms[key]))
 	}
 	return strings.Join(entries, ",")
+}
+
+var permissionLevels = []struct {
+	name  string
+	level bridgeconfig.Permissions
+}{
+	{"block", bridgeconfig.PermissionLevelBlock},
+	{"relay", bridgeconfig.PermissionLevelRelay},
+	{"commands", bridgeconfig.PermissionLevelCommands},
+	{"user", bridgeconfig.PermissionLevelUser},
+	{"admin", bridgeconfig.PermissionLevelAdmin},
+}
+
+func levelName(p *bridgeconfig.Permissions) string {
+	if p == nil {
+		return "block"
+	}
+	for _, l := range permissionLevels {
+		if *p == l.level {
+			return l.name
+		}
+	}
+	var flags []string
+	for name, on := range map[string]bool{"send_events": p.SendEvents, "commands": p.Commands, "login": p.Login,
+		"double_puppet": p.DoublePuppet, "admin": p.Admin, "manage_relay": p.ManageRelay} {
+		if on {
+			flags = append(flags, name)
+		}
+	}
+	slices.Sort(flags)
+	return "{" + strings.Join(flags, "+") + "}"
 }

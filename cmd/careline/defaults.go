@@ -26,6 +26,9 @@ var carelineDefaults = [][2]string{
 	// careline tells the patient who wrote ("Dr. Lee, Sunrise Clinic") itself.
 	{`            m.text: "<b>{{ .Sender.DisambiguatedName }}</b>: {{ .Message }}"`, `            m.text: "{{ .Message }}"`},
 	{`            m.notice: "<b>{{ .Sender.DisambiguatedName }}</b>: {{ .Message }}"`, `            m.notice: "{{ .Message }}"`},
+	// No "*": relay entry: with it anyone a staff member invites into a patient's room could
+	// text the patient in the clinic's name. Admins list their own domain and partners.
+	{"        \"*\": relay\n", ""},
 	// Delivered/failed statuses reach staff clients that show them.
 	{"    message_status_events: false\n", "    message_status_events: true\n"},
 }

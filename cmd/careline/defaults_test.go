@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 )
 
@@ -36,6 +37,19 @@ func TestExampleConfigFileIsCurrent(t *testing.T) {
 		if !strings.Contains(string(got), want) {
 			t.Errorf("example config lacks %q", want)
 		}
+	}
+	// No one is given a level by default: "*": relay would let anyone a staff member invites
+	// text patients in the clinic's name.
+	var cfg struct {
+		Bridge struct {
+			Permissions map[string]string `yaml:"permissions"`
+		} `yaml:"bridge"`
+	}
+	if err = yaml.Unmarshal(got, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if level, ok := cfg.Bridge.Permissions["*"]; ok {
+		t.Errorf("the example config gives everyone %q", level)
 	}
 }
 
