@@ -77,8 +77,8 @@ func New(db *dbutil.Database, key []byte, log zerolog.Logger) *Log {
 		panic("audit: key must be at least 32 bytes")
 	}
 	return &Log{
-		db:  db.Child("careline_audit_version", table, dbutil.ZeroLogger(log)),
-		key: bytes.Clone(key),
+		db:        db.Child("careline_audit_version", table, dbutil.ZeroLogger(log)),
+		key:       bytes.Clone(key),
 		log:       log,
 		now:       time.Now,
 		retention: DefaultRetentionYears * 365 * 24 * time.Hour,
