@@ -38,6 +38,8 @@ type Connector struct {
 	shuttingDown atomic.Bool
 	shutdownOnce sync.Once
 
+	codes codeBudget
+
 	roomSetupLock sync.Mutex
 	roomsSetUp    sync.Map // networkid.PortalKey → struct{}, rooms whose care team is in
 	stopRetention context.CancelFunc

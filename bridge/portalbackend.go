@@ -28,6 +28,8 @@ func (c *Connector) startPortal(ctx context.Context) error {
 		AbsoluteTimeout: pc.AbsoluteTimeout,
 		RequireDOB:      pc.RequireDOB,
 		MaxUploadBytes:  pc.MaxUploadBytes,
+		MaxCodesPerHour: pc.MaxCodesPerHour,
+		MaxCodesPerDay:  pc.MaxCodesPerDay,
 	}, c.Bridge.DB.Database, &portalBackend{c: c})
 	if err != nil {
 		return err
@@ -119,6 +121,9 @@ func (b *portalBackend) SendSMS(ctx context.Context, patientID, text string) err
 	}
 	if !p.OptedOutAt.IsZero() {
 		return errors.New("the patient has opted out of texts")
+	}
+	if !b.c.takeCodeBudget(ctx, client) {
+		return portal.ErrCodeBudget
 	}
 	o := &store.Outgoing{PatientID: patientID, Kind: store.KindCode, Body: text}
 	if err = client.enqueue(ctx, o); err != nil {

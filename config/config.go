@@ -37,6 +37,7 @@ type Network struct {
 	DefaultRegion string   `yaml:"default_region"`
 	Delivery      struct {
 		DefaultMode  string `yaml:"default_mode"`
+		StaffPlain   bool   `yaml:"staff_plain"`
 		SecureNotice string `yaml:"secure_notice"`
 		HelpReply    string `yaml:"help_reply"`
 	} `yaml:"delivery"`
@@ -63,11 +64,13 @@ type Network struct {
 		AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
 		RequireDOB      bool          `yaml:"require_dob"`
 		MaxUploadBytes  int64         `yaml:"max_upload_bytes"`
+		CodeLimits      `yaml:",inline"`
 	} `yaml:"portal"`
-	Workflows `yaml:",inline"`
-	Reminders Reminders `yaml:"reminders"`
-	API       API       `yaml:"api"`
-	Inbox     Inbox     `yaml:"inbox"`
+	Workflows  `yaml:",inline"`
+	Reminders  Reminders `yaml:"reminders"`
+	API        API       `yaml:"api"`
+	Inbox      Inbox     `yaml:"inbox"`
+	Operations `yaml:",inline"`
 }
 
 const (
@@ -81,6 +84,9 @@ const StorageKeyEnv = "CARELINE_STORAGE_KEY"
 // Validate reports every setting that would make careline misbehave, in words an admin can act on.
 func (c *Network) Validate() error {
 	var errs []error
+	if err := c.ApplyEnv(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.HTTP.Listen == "" {
 		errs = append(errs, errors.New("network.http.listen is empty"))
 	}
@@ -123,6 +129,7 @@ func (c *Network) Validate() error {
 	errs = append(errs, c.validateAPI()...)
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.Inbox.validate()...)
+	errs = append(errs, c.validateOperations()...)
 	return errors.Join(errs...)
 }
 
@@ -134,7 +141,11 @@ func (c *Network) PublicURL() string {
 // Keyring builds the at-rest keyring from the config, or from CARELINE_STORAGE_KEY when set.
 func (c *Network) Keyring() (*atrest.Keyring, error) {
 	activeID, activeKey := c.Storage.KeyID, c.Storage.Key
-	if env := os.Getenv(StorageKeyEnv); env != "" {
+	env, set, err := SecretFromEnv(StorageKeyEnv)
+	if err != nil {
+		return nil, err
+	}
+	if set {
 		id, key, ok := strings.Cut(env, ":")
 		if !ok {
 			return nil, fmt.Errorf("%s must look like id:base64key", StorageKeyEnv)
@@ -181,8 +192,9 @@ func upgrade(helper up.Helper) {
 	upgradeAPI(helper)
 	upgradeFederation(helper)
 	upgradeInbox(helper)
+	upgradeOperations(helper)
 
-	if key, _ := helper.Get(up.Str, "privacy", "identity_key"); key == "generate" {
+	if key, _ := helper.Get(up.Str, "privacy", "identity_key"); key == "generate" && os.Getenv(IdentityKeyEnv) == "" && os.Getenv(IdentityKeyEnv+"_FILE") == "" {
 		helper.Set(up.Str, random.String(64), "privacy", "identity_key")
 	}
 	if key, _ := helper.Get(up.Str, "storage", "key"); key == "generate" {

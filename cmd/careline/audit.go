@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/careline/careline/audit"
+	"github.com/careline/careline/config"
 )
 
 const auditUsage = `Usage:
@@ -231,6 +232,11 @@ func openBridgeDatabase(ctx context.Context, path string) (*auditConfig, *dbutil
 		return nil, nil, fmt.Errorf("%s has no database.type or database.uri", path)
 	}
 	secret := cfg.Network.Privacy.IdentityKey
+	if key, ok, err := config.SecretFromEnv(config.IdentityKeyEnv); err != nil {
+		return nil, nil, err
+	} else if ok {
+		secret = key
+	}
 	if len(secret) < 32 || secret == "generate" {
 		return nil, nil, fmt.Errorf("%s: network.privacy.identity_key is not set; the audit and token keys are derived from it", path)
 	}

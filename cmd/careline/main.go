@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/careline/careline/bridge"
+	"github.com/careline/careline/config"
 )
 
 // Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X main.BuildTime=...".
@@ -45,5 +46,14 @@ func main() {
 		Connector:   &bridge.Connector{},
 	}
 	m.InitVersion(Tag, Commit, BuildTime)
+	// The crypto store's pickle key may come from the environment or a file, like the other
+	// secrets; bridgev2 opens the crypto store only after PostInit.
+	m.PostInit = func() {
+		if key, ok, err := config.SecretFromEnv(config.PickleKeyEnv); err != nil {
+			m.Log.Fatal().Err(err).Msg("Reading the pickle key")
+		} else if ok {
+			m.Config.Encryption.PickleKey = key
+		}
+	}
 	m.Run()
 }
