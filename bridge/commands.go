@@ -21,6 +21,7 @@ func (c *Connector) registerCommands() {
 		return
 	}
 	proc.AddHandlers(
+		c.endAccessCommand(),
 		&commands.FullHandler{
 			Func: c.cmdConsent, Name: "consent", RequiresPortal: true,
 			Help: commands.HelpMeta{Section: HelpSectionPatient, Args: "<how it was obtained>",

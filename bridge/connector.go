@@ -18,6 +18,7 @@ import (
 	"github.com/careline/careline/atrest"
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/config"
+	"github.com/careline/careline/metrics"
 	"github.com/careline/careline/portal"
 	"github.com/careline/careline/store"
 )
@@ -32,11 +33,16 @@ type Connector struct {
 	// confused with bridgev2's portals, the rooms.
 	Web   *portal.Portal
 	Audit *audit.Log
+	// Metrics counts what careline does, for the private metrics listener.
+	Metrics *metrics.Metrics
 
-	server       *http.Server
-	inbox        *inbox
-	shuttingDown atomic.Bool
-	shutdownOnce sync.Once
+	server        *http.Server
+	metricsServer *http.Server
+	readiness     metrics.Readiness
+	twilioCheck   twilioReachability
+	inbox         *inbox
+	shuttingDown  atomic.Bool
+	shutdownOnce  sync.Once
 
 	codes codeBudget
 
@@ -56,6 +62,7 @@ var (
 
 func (c *Connector) Init(br *bridgev2.Bridge) {
 	c.Bridge = br
+	c.Metrics = metrics.New()
 	// The keyring is needed as soon as the provisioning API answers, which is before Start.
 	// mxmain validated the config (ValidateConfig) before Init, so a failure here is a bug:
 	// fail loudly rather than run half initialised.
@@ -112,6 +119,9 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err := c.startHTTP(ctx); err != nil {
 		return err
 	}
+	if err := c.startMetrics(ctx); err != nil {
+		return err
+	}
 	c.inbox.start()
 	retentionCtx, cancel := context.WithCancel(c.Bridge.Log.With().Str("component", "retention").Logger().WithContext(c.backgroundCtx()))
 	c.stopRetention = cancel
@@ -140,6 +150,7 @@ func (c *Connector) Stop() {
 	c.stopHTTP()
 	c.stopWorkflows()
 	c.stopIntegration()
+	c.stopMetrics()
 }
 
 func (c *Connector) GetName() bridgev2.BridgeName {

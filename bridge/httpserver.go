@@ -17,11 +17,12 @@ import (
 func (c *Connector) startHTTP(ctx context.Context) error {
 	log := c.Bridge.Log.With().Str("component", "public http").Logger()
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /twilio/{login}/sms", c.handleSMSWebhook)
-	mux.HandleFunc("POST /twilio/{login}/status/{outbox}", c.handleStatusWebhook)
-	mux.HandleFunc("POST /twilio/{login}/voice", c.handleVoiceWebhook)
+	mux.HandleFunc("POST /twilio/{login}/sms", c.Metrics.TimeWebhook("sms", c.handleSMSWebhook))
+	mux.HandleFunc("POST /twilio/{login}/status/{outbox}", c.Metrics.TimeWebhook("status", c.handleStatusWebhook))
+	mux.HandleFunc("POST /twilio/{login}/voice", c.Metrics.TimeWebhook("voice", c.handleVoiceWebhook))
+	mux.HandleFunc("GET /healthz", handleHealthz)
 	c.registerAPI(mux)
-	mux.Handle("/", c.whileAccepting(c.Web.Handler()))
+	mux.Handle("/", c.whileAccepting(c.Metrics.TimePortal(c.Web.Handler())))
 	c.server = &http.Server{
 		Handler:           hlog.NewHandler(log)(mux),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -54,6 +54,10 @@ func (cl *Client) applyKeyword(ctx context.Context, patient *store.Patient, mess
 			return "", false, err
 		}
 		zerolog.Ctx(ctx).Info().Str("patient_id", patient.ID).Msg("Patient opted out of texts")
+		// A STOP may come from whoever has the number now: links already sent stop working too.
+		if _, err = c.endPortalAccess(ctx, patient.ID, patientActor(patient.ID), "optout"); err != nil {
+			return "", false, err
+		}
 		if err = c.auditIn(ctx, audit.Entry{Actor: patientActor(patient.ID), Action: "optout", PatientID: patient.ID, Channel: string(store.ChannelSMS)}); err != nil {
 			return "", false, err
 		}

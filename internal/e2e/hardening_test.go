@@ -1,11 +1,20 @@
 package e2e
 
 import (
+	"context"
+	"io"
+	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/internal/localstack"
+	"github.com/careline/careline/internal/testenv"
+	"github.com/careline/careline/internal/twiliofake"
 )
 
 // TestLoginAdminOnly: connecting the clinic's number is for bridge admins (a `user`-level
@@ -34,4 +43,147 @@ func TestLoginAdminOnly(t *testing.T) {
 	}
 	// The first admin still holds the login: opening a patient's room works for them.
 	s.createDM(ctx, "+14155550142")
+}
+
+var linkRe = regexp.MustCompile(`https?://\S+/l/[A-Za-z0-9_-]+`)
+
+// secureLink has the nurse write to the patient and returns the link in the text that went out.
+func (s *stack) secureLink(ctx context.Context, room id.RoomID, body string) string {
+	s.t.Helper()
+	before := len(s.Twilio.Sent())
+	s.send(ctx, s.nurse, room, body)
+	sent, err := s.Twilio.WaitForSent(ctx, before+1)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	link := linkRe.FindString(sent[before].Body)
+	if link == "" {
+		s.t.Fatalf("no link in %q", sent[before].Body)
+	}
+	return link
+}
+
+// linkOpens reports whether the portal accepts the link (redirects to the code page).
+func linkOpens(t *testing.T, link string) bool {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusSeeOther && resp.Header.Get("Location") == "/verify"
+}
+
+// TestEndAccessAndStop: `end-access` ends the patient's links (lost phone, recycled number),
+// and so does a STOP from the number.
+func TestEndAccessAndStop(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	room := s.createDM(ctx, patientNumber)
+	if err := s.nurse.WaitForJoin(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	link := s.secureLink(ctx, room, "first secure message")
+	if !linkOpens(t, link) {
+		t.Fatal("a fresh link does not open")
+	}
+	s.send(ctx, s.nurse, room, "!careline end-access")
+	s.botSays(ctx, s.nurse, room, "Portal access ended")
+	if linkOpens(t, link) {
+		t.Fatal("the link still opens after end-access")
+	}
+
+	link = s.secureLink(ctx, room, "second secure message")
+	if !linkOpens(t, link) {
+		t.Fatal("a link sent after end-access does not open")
+	}
+	if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "STOP"}); err != nil || status != 200 {
+		t.Fatalf("webhook: %d %v", status, err)
+	}
+	if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Notice && strings.Contains(m.Body, "opted out") }); err != nil {
+		t.Fatal(err)
+	}
+	if linkOpens(t, link) {
+		t.Fatal("the link still opens after the patient texted STOP")
+	}
+}
+
+func httpGet(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// TestOperationsEndpoints: /healthz on the public listener; /metrics and /readyz on the
+// private metrics listener, scraped from the real binary; /readyz names the homeserver while
+// it is down, and /healthz still answers.
+func TestOperationsEndpoints(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := l.Addr().String()
+	_ = l.Close()
+	s := startStack(t, stackOptions{Network: func(network map[string]any) {
+		network["metrics"] = map[string]any{"listen": metricsAddr}
+	}})
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "hello clinic"}); err != nil || status != 200 {
+		t.Fatalf("webhook: %d %v", status, err)
+	}
+	if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Body == "hello clinic" }); err != nil {
+		t.Fatal(err)
+	}
+
+	if code, body := httpGet(t, s.PublicURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	if code, _ := httpGet(t, s.PublicURL+"/metrics"); code == http.StatusOK {
+		t.Fatal("metrics are served on the public listener")
+	}
+	code, body := httpGet(t, "http://"+metricsAddr+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`careline_webhook_duration_seconds_count{code="2xx",kind="sms"} 1`,
+		`go_sql_open_connections{db_name="careline"}`,
+		`careline_messages_total`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the scrape lacks %s", want)
+		}
+	}
+	if strings.Contains(body, strings.TrimPrefix(patientNumber, "+1")) {
+		t.Error("the scrape shows the patient's number")
+	}
+	if code, body = httpGet(t, "http://"+metricsAddr+"/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz with everything up: %d %q", code, body)
+	}
+
+	if err = s.HS.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		code, body = httpGet(t, "http://"+metricsAddr+"/readyz")
+		if code == http.StatusServiceUnavailable && strings.Contains(body, "homeserver: ") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("/readyz with the homeserver down: %d %q", code, body)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if code, body = httpGet(t, s.PublicURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Fatalf("/healthz with the homeserver down: %d %q", code, body)
+	}
 }
