@@ -91,6 +91,12 @@ type Config struct {
 	MaxUploadBytes  int64         // [10 MiB]; JPEG, PNG, HEIC and PDF, judged by content
 	MaxCodesPerHour int           // code texts per patient in any hour [5]
 	MaxCodesPerDay  int           // code texts per patient in any 24 hours [10]
+	// UploadTimeout is how long one upload may take to arrive, longer than the listener's
+	// whole-request timeout so a 10 MB photo from a slow phone is not cut off [10 min].
+	UploadTimeout time.Duration
+	// MaxUploads is how many uploads are read at once across all patients (each is held in
+	// memory, up to MaxUploadBytes); one session has at most one at a time [4].
+	MaxUploads int
 	// CodeMessage is the SMS carrying the code, with {code} and {clinic}; no PHI.
 	// ["Your {clinic} verification code is {code}. It expires in 10 minutes."]
 	CodeMessage string
@@ -110,6 +116,8 @@ const (
 	DefaultMaxUploadBytes  = 10 << 20
 	DefaultMaxCodesPerHour = 5
 	DefaultMaxCodesPerDay  = 10
+	DefaultUploadTimeout   = 10 * time.Minute
+	DefaultMaxUploads      = 4
 
 	// After linkThrottleFailures wrong codes through one link, each further try through it
 	// waits linkThrottleDelay after the last wrong one: a link holder cannot rush the patient
@@ -127,6 +135,7 @@ const (
 type Portal struct {
 	cfg       Config
 	hasher    *token.Hasher
+	uploads   uploadSlots
 	db        *dbutil.Database
 	backend   Backend
 	pages     map[string]*template.Template
@@ -167,6 +176,10 @@ func New(cfg Config, db *dbutil.Database, backend Backend) (*Portal, error) {
 	if cfg.MaxCodesPerDay <= 0 {
 		cfg.MaxCodesPerDay = DefaultMaxCodesPerDay
 	}
+	setDefault(&cfg.UploadTimeout, DefaultUploadTimeout)
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = DefaultMaxUploadBytes
 	}
@@ -184,6 +197,7 @@ func New(cfg Config, db *dbutil.Database, backend Backend) (*Portal, error) {
 	p := &Portal{
 		cfg:     cfg,
 		hasher:  hasher,
+		uploads: uploadSlots{global: make(chan struct{}, cfg.MaxUploads), sessions: map[string]bool{}},
 		db:      db.Child("careline_portal_version", upgradeTable, nil),
 		backend: backend,
 	}

@@ -68,6 +68,7 @@ var english = map[string]string{
 	"upload.too_large": "That file is too large. The limit is %s.",
 	"upload.bad_type":  "We can only accept photos (JPEG, PNG, HEIC) or PDF files.",
 	"upload.failed":    "Your file could not be sent just now. Please try again in a few minutes.",
+	"upload.busy":      "Another upload is still in progress. Please wait for it to finish, then try again.",
 
 	"signout.submit": "Sign out",
 	"signout.title":  "You are signed out",

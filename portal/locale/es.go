@@ -68,6 +68,7 @@ var spanish = map[string]string{
 	"upload.too_large": "Ese archivo es demasiado grande. El límite es %s.",
 	"upload.bad_type":  "Solo podemos aceptar fotos (JPEG, PNG, HEIC) o archivos PDF.",
 	"upload.failed":    "No se pudo enviar su archivo en este momento. Inténtelo de nuevo en unos minutos.",
+	"upload.busy":      "Todavía se está enviando otro archivo. Espere a que termine y vuelva a intentarlo.",
 
 	"signout.submit": "Cerrar sesión",
 	"signout.title":  "Ha cerrado la sesión",
