@@ -47,6 +47,15 @@ func (c *Connector) cmdAuditExport(ce *commands.Event) {
 		ce.Reply("Not exported: this room has %d member(s) who are not bridge administrators, and the audit trail names every patient and staff member. Run `audit-export` in your management room with the bot.", others)
 		return
 	}
+	if problem, err := c.exportRoomProblem(ce.Ctx, ce.OrigRoomID); err != nil {
+		log.Err(err).Msg("Could not read the room's settings for an audit export")
+		ce.Reply("Could not check this room's settings, so the audit trail was not exported.")
+		return
+	} else if problem != "" {
+		log.Warn().Str("problem", problem).Msg("Audit export refused: the room is not private enough")
+		ce.Reply("Not exported: %s. Run `audit-export` in an encrypted, invite-only room such as your management room with the bot.", problem)
+		return
+	}
 	var buf bytes.Buffer
 	n, err := c.Audit.Export(ce.Ctx, &limitedWriter{w: &buf, left: maxRoomExport}, since, until, format)
 	if err == nil {

@@ -12,6 +12,12 @@ import (
 func (p *Portal) openLink(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	log := zerolog.Ctx(ctx)
+	if isLinkPreview(r) {
+		// The same neutral page whether or not the link exists: a preview shows nothing.
+		log.Debug().Msg("Portal link fetched for a preview; not redeemed")
+		p.renderSimple(w, r, http.StatusOK, "home")
+		return
+	}
 	l, err := p.findLink(ctx, p.linkHash(r.PathValue("token")))
 	if err != nil {
 		log.Err(err).Msg("Failed to look up portal link")

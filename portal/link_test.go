@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,50 @@ func TestVerifyWithoutLink(t *testing.T) {
 		wantStatus(t, b.post("/code/send", nil), http.StatusUnauthorized)
 		if e.be.smsCount() != 0 {
 			t.Fatal("SMS sent without a link")
+		}
+	})
+}
+
+// A messaging app or mail scanner fetching the link for a preview is not the patient opening
+// it: nothing is redeemed, no cookie is set and nothing is audited; the patient's own open
+// afterwards works as usual.
+func TestLinkPreviewNotRecordedAsOpening(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		e := newEnv(t, db)
+		link := e.link("pA")
+		for _, preview := range []func(*http.Request){
+			func(r *http.Request) {
+				r.Header.Set("User-Agent", "facebookexternalhit/1.1 Facebot Twitterbot/1.0") // iMessage
+			},
+			func(r *http.Request) { r.Header.Set("User-Agent", "WhatsApp/2.23.20.0") },
+			func(r *http.Request) {
+				r.Header.Set("User-Agent", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)")
+			},
+			func(r *http.Request) {
+				r.Header.Set("User-Agent", "Mozilla/5.0 (iPhone)")
+				r.Header.Set("Sec-Purpose", "prefetch")
+			},
+			func(r *http.Request) { r.Method = http.MethodHead },
+		} {
+			b := e.browser()
+			req := httptest.NewRequest(http.MethodGet, link, nil)
+			preview(req)
+			res := b.do(req)
+			wantStatus(t, res, http.StatusOK)
+			if len(res.Cookies()) != 0 {
+				t.Fatalf("a preview got cookies %v", res.Cookies())
+			}
+		}
+		if n := e.be.audited("pA", "link_opened"); n != 0 {
+			t.Fatalf("previews were audited as the patient opening the link %d times", n)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM careline_portal_preauth`); n != 0 {
+			t.Fatalf("previews created %d pre-auths", n)
+		}
+		b := e.browser()
+		b.open(link)
+		if n := e.be.audited("pA", "link_opened"); n != 1 {
+			t.Fatalf("the patient's open audited %d times", n)
 		}
 	})
 }

@@ -20,7 +20,7 @@ import (
 //	GET  /static/portal.css the stylesheet
 func (p *Portal) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /l/{token}", p.openLink)
+	mux.HandleFunc("GET /l/{token}", p.openLink) // GET matches HEAD too: previews are answered there
 	mux.HandleFunc("GET /verify", p.withPreauth(p.showVerify))
 	mux.HandleFunc("POST /code/send", p.withPreauth(p.sendCode))
 	mux.HandleFunc("POST /code/verify", p.withPreauth(p.verifyCode))

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/internal/localstack"
@@ -185,5 +187,29 @@ func TestOperationsEndpoints(t *testing.T) {
 	}
 	if code, body = httpGet(t, s.PublicURL+"/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Fatalf("/healthz with the homeserver down: %d %q", code, body)
+	}
+}
+
+// TestAuditExportOnlyIntoPrivateRooms: even among administrators only, the audit trail goes
+// only into an end-to-end encrypted, invite-only room.
+func TestAuditExportOnlyIntoPrivateRooms(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	ctx := waitCtx(t)
+	for _, tc := range []struct {
+		req  *mautrix.ReqCreateRoom
+		want string
+	}{
+		{&mautrix.ReqCreateRoom{Preset: "private_chat", Name: "plain", Invite: []id.UserID{bridgeBot}}, "not end-to-end encrypted"},
+		{&mautrix.ReqCreateRoom{Preset: "public_chat", Name: "public", Invite: []id.UserID{bridgeBot},
+			InitialState: []*event.Event{{Type: event.StateEncryption,
+				Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}}, "anyone may join"},
+	} {
+		resp, err := s.admin.Client.CreateRoom(ctx, tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.waitForBot(ctx, s.admin, resp.RoomID)
+		s.send(ctx, s.admin, resp.RoomID, "!careline audit-export")
+		s.botSays(ctx, s.admin, resp.RoomID, tc.want)
 	}
 }
