@@ -117,7 +117,7 @@ func (t *twilioReachability) run(c *Connector) metrics.Check {
 			t.checked, t.last = time.Now(), err
 			return err
 		case <-ctx.Done():
-			return errors.New("Twilio did not answer in time")
+			return errors.New("no answer from Twilio in time")
 		}
 	}
 }

@@ -2,7 +2,6 @@ package portal
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"maps"
 	"mime/multipart"
@@ -123,6 +122,6 @@ func TestUploadDeadlineLongerThanListener(t *testing.T) {
 		t.Fatal("a slow reply was not cut off by the listener's timeout (the test proves nothing)")
 	}
 	if n := len(e.be.uploads); n != 1 {
-		t.Fatal(fmt.Sprintf("%d uploads reached the backend", n))
+		t.Fatalf("%d uploads reached the backend", n)
 	}
 }

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/careline/careline/internal/localstack"
 	"github.com/careline/careline/token"
@@ -137,11 +140,16 @@ func (b *Bridge) openSessions(ctx context.Context, db *sql.DB, dialect, template
 	if len(ids) != n {
 		return nil, fmt.Errorf("found %d active patients, want %d", len(ids), n)
 	}
+	// The portal stores keyed hashes of session tokens (keyed from the identity key).
+	hasher, err := b.tokenHasher()
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	var tokens []string
 	for _, id := range ids {
 		tok := token.New()
-		if _, err = db.ExecContext(ctx, ins, token.Hash(tok), id, token.Hash(token.New()), now.UnixMilli(), now.Add(12*time.Hour).UnixMilli()); err != nil {
+		if _, err = db.ExecContext(ctx, ins, hasher.Hash("session", tok), id, hasher.Hash("link", token.New()), now.UnixMilli(), now.Add(12*time.Hour).UnixMilli()); err != nil {
 			return nil, fmt.Errorf("recording a portal session: %w", err)
 		}
 		tokens = append(tokens, tok)
@@ -185,4 +193,23 @@ func (b *Bridge) openThreads(ctx context.Context, sessions []string, concurrency
 	close(next)
 	wg.Wait()
 	return int(served.Load()), firstErr
+}
+
+// tokenHasher is the portal's token hasher, keyed from the bridge config's identity key.
+func (b *Bridge) tokenHasher() (*token.Hasher, error) {
+	data, err := os.ReadFile(b.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	var cfg struct {
+		Network struct {
+			Privacy struct {
+				IdentityKey string `yaml:"identity_key"`
+			} `yaml:"privacy"`
+		} `yaml:"network"`
+	}
+	if err = yaml.Unmarshal(data, &cfg); err != nil {
+		return nil, err
+	}
+	return token.NewHasher(token.HashKeyFromSecret(cfg.Network.Privacy.IdentityKey))
 }
