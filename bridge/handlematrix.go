@@ -61,6 +61,7 @@ func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixM
 		return nil, refuse(fmt.Sprintf("careline cannot text this patient back: %v. Nothing was sent; call the patient", err))
 	}
 	body, markedPlain := strings.CutPrefix(msg.Content.Body, plainMarker)
+	markedPlain = c.honourStaffPlain(ctx, msg, patient, markedPlain)
 	attachments, err := cl.downloadStaffFile(ctx, msg)
 	if err != nil {
 		return nil, err

@@ -213,3 +213,36 @@ func TestAuditExportOnlyIntoPrivateRooms(t *testing.T) {
 		s.botSays(ctx, s.admin, resp.RoomID, tc.want)
 	}
 }
+
+// TestStaffPlainNeedsConsent: with network.delivery.staff_plain at its default (false), a
+// `!plain` message goes by secure link and staff are told why, until the patient's consent is
+// recorded; then it goes as plain SMS.
+func TestStaffPlainNeedsConsent(t *testing.T) {
+	s := startStack(t, stackOptions{StaffPlainDefault: true})
+	ctx := waitCtx(t)
+	s.mustLogin(ctx)
+	room := s.createDM(ctx, patientNumber)
+	if err := s.nurse.WaitForJoin(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	link := s.secureLink(ctx, room, "!plain lab-value-4417 is normal")
+	if sent := s.Twilio.Sent(); strings.Contains(sent[len(sent)-1].Body, "lab-value-4417") {
+		t.Fatal("the body went as plain SMS without consent")
+	}
+	if link == "" {
+		t.Fatal("no secure link")
+	}
+	s.botSays(ctx, s.nurse, room, "`!plain` is honoured only for patients whose consent")
+
+	s.send(ctx, s.nurse, room, "!careline consent verbal, at check-in")
+	s.botSays(ctx, s.nurse, room, "Consent to plain SMS recorded")
+	before := len(s.Twilio.Sent())
+	s.send(ctx, s.nurse, room, "!plain see you at 3pm")
+	sent, err := s.Twilio.WaitForSent(ctx, before+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sent[before].Body, "see you at 3pm") {
+		t.Fatalf("with consent, !plain went as %q", sent[before].Body)
+	}
+}

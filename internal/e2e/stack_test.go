@@ -61,6 +61,9 @@ type stackOptions struct {
 	CareTeam    []string                 // more user localparts invited to every patient room, besides the nurse
 	Federation  bool                     // the homeserver federates (named 127.0.0.1:PORT, see testenv.FederationServerName)
 	Config      func(cfg map[string]any) // edits the whole config after everything else
+	// StaffPlainDefault keeps network.delivery.staff_plain at its default (false). Otherwise
+	// the tests' clinic lets staff send `!plain` texts, which many tests use to see bodies.
+	StaffPlainDefault bool
 }
 
 func startStack(t testing.TB, opts stackOptions) *stack {
@@ -74,8 +77,19 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 			t.Fatal(err)
 		}
 	}
+	network := opts.Network
+	if !opts.StaffPlainDefault {
+		network = func(n map[string]any) {
+			if d, ok := n["delivery"].(map[string]any); ok {
+				d["staff_plain"] = true
+			}
+			if opts.Network != nil {
+				opts.Network(n)
+			}
+		}
+	}
 	lo := localstack.Options{
-		Dir: t.TempDir(), CarelineBin: carelineBin, Network: opts.Network, Config: opts.Config,
+		Dir: t.TempDir(), CarelineBin: carelineBin, Network: network, Config: opts.Config,
 		ServerName: serverName, Federation: opts.Federation,
 		CareTeam: []string{"@nurse:" + serverName}, Permissions: opts.Permissions,
 		// Tests check the logs at the most verbose level, where the Matrix client logs
