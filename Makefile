@@ -44,6 +44,7 @@ load-memory: build
 
 example-config:
 	$(GO) run -tags $(TAGS) ./cmd/careline -e -c - > example-config.yaml
+	CARELINE_UPDATE_COMPOSE=1 $(GO) test -tags $(TAGS) -count=1 -run '^TestComposeConfigIsCurrent$$' ./cmd/careline/
 
 # Every fuzz target, each for a fixed number of executions (about 5 s each on two cores), so a
 # run fails only on a real finding: a -fuzztime given in seconds races Go's fuzz coordinator at
