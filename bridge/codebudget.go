@@ -11,6 +11,7 @@ import (
 
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/config"
+	"github.com/careline/careline/metrics"
 )
 
 // codeBudget caps code texts per clinic login per hour (network.portal.max_codes_per_login_per_hour),
@@ -53,6 +54,9 @@ func (b *codeBudget) take(login string, limit int, now time.Time) (ok, alert boo
 func (c *Connector) takeCodeBudget(ctx context.Context, client *Client) bool {
 	limit := c.Config.Portal.MaxCodesPerLoginPerHour
 	ok, alert := c.codes.take(string(client.login.ID), limit, time.Now())
+	if !ok {
+		c.Metrics.Code(metrics.CodeCapped)
+	}
 	if !alert {
 		return ok
 	}

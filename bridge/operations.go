@@ -121,3 +121,18 @@ func (t *twilioReachability) run(c *Connector) metrics.Check {
 		}
 	}
 }
+
+// portalCodeEvents maps the portal's audited actions to the code metric's events.
+var portalCodeEvents = map[string]string{
+	"code_sent": metrics.CodeSent, "code_failed": metrics.CodeFailed, "locked": metrics.CodeLocked, "code_capped": metrics.CodeCapped,
+}
+
+// countPortalEvent counts code events and portal messages for the metrics.
+func (c *Connector) countPortalEvent(action string) {
+	if event, ok := portalCodeEvents[action]; ok {
+		c.Metrics.Code(event)
+	}
+	if action == "reply" || action == "upload" {
+		c.Metrics.Message(metrics.In, metrics.ModePortal, metrics.ResultOK)
+	}
+}

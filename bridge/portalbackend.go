@@ -234,5 +234,6 @@ func (b *portalBackend) NotifyStaff(ctx context.Context, patientID, notice strin
 
 // Audit records what the patient did in the portal (never content) in the audit trail.
 func (b *portalBackend) Audit(ctx context.Context, patientID, action string) {
+	b.c.countPortalEvent(action)
 	b.c.audit(ctx, audit.Entry{Actor: patientActor(patientID), Action: "portal." + action, PatientID: patientID, Channel: string(store.ChannelPortal)})
 }
