@@ -87,3 +87,31 @@ func TestKeyValidation(t *testing.T) {
 		t.Fatalf("NewKey round trip: %v", err)
 	}
 }
+
+func TestReseal(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	old, err := NewKeyring("k1", map[string][]byte{"k1": k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := old.SealString("date of birth", "patient-dob:p1")
+	rotated, err := NewKeyring("k2", map[string][]byte{"k1": k1, "k2": k2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, changed, err := rotated.Reseal(sealed, "patient-dob:p1")
+	if err != nil || !changed {
+		t.Fatalf("reseal: changed=%v %v", changed, err)
+	}
+	// Only the new key is needed now.
+	onlyNew, _ := NewKeyring("k2", map[string][]byte{"k2": k2})
+	if got, err := onlyNew.OpenString(out, "patient-dob:p1"); err != nil || got != "date of birth" {
+		t.Fatalf("after reseal: %q %v", got, err)
+	}
+	if again, changed, err := rotated.Reseal(out, "patient-dob:p1"); err != nil || changed || !bytes.Equal(again, out) {
+		t.Fatalf("resealing a current value: changed=%v %v", changed, err)
+	}
+	if _, _, err := rotated.Reseal(sealed, "patient-dob:p2"); err == nil {
+		t.Fatal("resealed under another context")
+	}
+}
