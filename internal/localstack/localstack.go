@@ -378,7 +378,7 @@ func (s *Stack) ProvisionAs(ctx context.Context, userID, method, path string, bo
 
 // Login connects the clinic's Twilio number through the provisioning API.
 func (s *Stack) Login(ctx context.Context, sid, token string) (int, map[string]any, error) {
-	return s.LoginAs(ctx, AdminUser, sid, token)
+	return s.LoginAs(ctx, s.AdminUser.String(), sid, token)
 }
 
 // LoginAs connects the clinic's Twilio number through the provisioning API as userID.
