@@ -310,6 +310,13 @@ func testIntegrationAPI(t *testing.T, postgres bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The nurse's client may decrypt the first message of a new room after a later one (its
+		// room key can arrive late): wait for it before counting.
+		if _, err = s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool {
+			return m.RoomID == later.RoomID && strings.Contains(m.Body, "insurance card")
+		}); err != nil {
+			t.Fatal("the message was never sent: ", err)
+		}
 		copies := 0
 		for _, m := range s.nurse.Messages() {
 			if m.RoomID == later.RoomID && strings.Contains(m.Body, "insurance card") {
