@@ -164,10 +164,22 @@ func (c *Connector) sendNotice(ctx context.Context, portal *bridgev2.Portal, tex
 	if replyTo != "" {
 		content.RelatesTo = (&event.RelatesTo{}).SetReplyTo(replyTo)
 	}
-	_, err := c.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil)
-	if err != nil {
-		zerolog.Ctx(ctx).Err(err).Stringer("room_id", portal.MXID).Msg("Could not post a notice in the patient's room")
+	var err error
+	// A notice posted right after the room was created can meet the bot's Megolm session while
+	// it is still being shared ("no group session created"); nothing was sent, so try again.
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
+		if _, err = c.Bridge.Bot.SendMessage(ctx, portal.MXID, event.EventMessage, &event.Content{Parsed: content}, nil); err == nil {
+			return
+		}
 	}
+	zerolog.Ctx(ctx).Err(err).Stringer("room_id", portal.MXID).Msg("Could not post a notice in the patient's room")
 }
 
 // staffName is how the patient sees the sender: "Dr. Lee, Sunrise Clinic", or for a partner
