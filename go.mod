@@ -13,6 +13,7 @@ require (
 	go.mau.fi/util v0.10.1
 	golang.org/x/text v0.42.0
 	gopkg.in/yaml.v3 v3.0.1
+	maunium.net/go/mauflag v1.0.0
 	maunium.net/go/mautrix v0.31.0
 )
 
@@ -58,7 +59,6 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	honnef.co/go/tools v0.8.0 // indirect
-	maunium.net/go/mauflag v1.0.0 // indirect
 )
 
 tool honnef.co/go/tools/cmd/staticcheck

@@ -42,10 +42,9 @@ func (c *Connector) startIntegration(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, upgrade := range []func(context.Context) error{in.tokens.Upgrade, in.appointments.Upgrade, in.webhooks.Upgrade, in.server.Upgrade} {
-		if err = upgrade(ctx); err != nil {
-			return err
-		}
+	if err = upgradeSections(ctx, dbSection{"careline_apitoken", in.tokens.Upgrade}, dbSection{"careline_appointment", in.appointments.Upgrade},
+		dbSection{"careline_webhookout", in.webhooks.Upgrade}, dbSection{"careline_api", in.server.Upgrade}); err != nil {
+		return err
 	}
 	in.reminders = appointment.NewRunner(in.appointments, backend)
 	loopCtx, cancel := context.WithCancel(log.WithContext(context.Background()))

@@ -116,5 +116,8 @@ func (cl *Client) GetCapabilities(ctx context.Context, portal *bridgev2.Portal) 
 		},
 		Delete:       event.CapLevelFullySupported,
 		ReadReceipts: true,
+		// careline names the staff member itself ("Dr. Lee, Sunrise Clinic: …"), so bridgev2
+		// passes relayed messages as written instead of applying bridge.relay.message_formats.
+		PerMessageProfileRelay: true,
 	}
 }

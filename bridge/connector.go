@@ -68,8 +68,8 @@ func (c *Connector) Init(br *bridgev2.Bridge) {
 	// fail loudly rather than run half initialised.
 	var err error
 	if c.Seal, err = c.Config.Keyring(); err != nil {
-		br.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Invalid network.privacy storage key")
-		os.Exit(11)
+		br.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Invalid network.storage key")
+		os.Exit(11) // mxmain's exit code for a configuration error
 	}
 	if len(c.Config.Privacy.IdentityKey) < 32 {
 		br.Log.WithLevel(zerolog.FatalLevel).Msg("network.privacy.identity_key is not set")
@@ -94,24 +94,21 @@ func (c *Connector) Start(ctx context.Context) error {
 	if c.Bridge.Config.PortalEventBuffer != 0 {
 		return errors.New("bridge.portal_event_buffer must be 0 for careline: the inbox needs to know a message reached its room")
 	}
-	if err := c.Store.Upgrade(ctx); err != nil {
-		return bridgev2.DBUpgradeError{Err: err, Section: "careline"}
-	}
-	if err := c.Audit.Upgrade(ctx); err != nil {
-		return bridgev2.DBUpgradeError{Err: err, Section: "careline_audit"}
+	if err := upgradeSections(ctx, dbSection{"careline", c.Store.Upgrade}, dbSection{"careline_audit", c.Audit.Upgrade}); err != nil {
+		return err
 	}
 	c.auditSettings(ctx)
 	if err := c.startPortal(ctx); err != nil {
 		return err
 	}
 	if err := c.startWorkflows(ctx); err != nil {
-		return bridgev2.DBUpgradeError{Err: err, Section: "careline_workflows"}
+		return err
 	}
 	if err := c.startIntegration(ctx); err != nil {
 		return err
 	}
 	if err := c.startTeamInbox(ctx); err != nil {
-		return bridgev2.DBUpgradeError{Err: err, Section: "careline_teaminbox"}
+		return err
 	}
 	c.registerCommands()
 	c.watchInvites()
@@ -126,6 +123,24 @@ func (c *Connector) Start(ctx context.Context) error {
 	retentionCtx, cancel := context.WithCancel(c.Bridge.Log.With().Str("component", "retention").Logger().WithContext(c.backgroundCtx()))
 	c.stopRetention = cancel
 	go c.runRetention(retentionCtx)
+	return nil
+}
+
+// dbSection is one of careline's database sections (its version table's name without
+// "_version") and how to bring it to this version's schema.
+type dbSection struct {
+	name    string
+	upgrade func(context.Context) error
+}
+
+// upgradeSections upgrades each section in turn; a failure is reported as that section's
+// DBUpgradeError, which mxmain logs with the section's name and its own exit code.
+func upgradeSections(ctx context.Context, sections ...dbSection) error {
+	for _, s := range sections {
+		if err := s.upgrade(ctx); err != nil {
+			return bridgev2.DBUpgradeError{Err: err, Section: s.name}
+		}
+	}
 	return nil
 }
 

@@ -34,7 +34,7 @@ func (c *Connector) startPortal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err = p.Upgrade(ctx); err != nil {
+	if err = upgradeSections(ctx, dbSection{"careline_portal", p.Upgrade}); err != nil {
 		return err
 	}
 	c.Web = p

@@ -30,7 +30,7 @@ func (c *Connector) startTeamInbox(ctx context.Context) error {
 	if c.team.now == nil {
 		c.team.now = time.Now
 	}
-	if err := c.team.store.Upgrade(ctx); err != nil {
+	if err := upgradeSections(ctx, dbSection{"careline_teaminbox", c.team.store.Upgrade}); err != nil {
 		return err
 	}
 	go c.runNudges(c.Bridge.Log.With().Str("component", "teaminbox").Logger().WithContext(c.backgroundCtx()))

@@ -38,10 +38,9 @@ func (c *Connector) startWorkflows(ctx context.Context) error {
 	wf.schedule = schedule.New(db, c.Seal, log.With().Str("db_section", "careline_schedule").Logger())
 	wf.broadcasts = broadcast.New(db, c.Seal, log.With().Str("db_section", "careline_broadcast").Logger())
 	wf.throttle = throttle.New(db, log.With().Str("db_section", "careline_throttle").Logger())
-	for _, upgrade := range []func(context.Context) error{wf.names.Upgrade, wf.schedule.Upgrade, wf.broadcasts.Upgrade, wf.throttle.Upgrade} {
-		if err := upgrade(ctx); err != nil {
-			return err
-		}
+	if err := upgradeSections(ctx, dbSection{"careline_names", wf.names.Upgrade}, dbSection{"careline_schedule", wf.schedule.Upgrade},
+		dbSection{"careline_broadcast", wf.broadcasts.Upgrade}, dbSection{"careline_throttle", wf.throttle.Upgrade}); err != nil {
+		return err
 	}
 	runCtx, cancel := context.WithCancel(log.WithContext(context.Background()))
 	wf.ctx, wf.stop = runCtx, cancel

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 
 	"github.com/careline/careline/atrest"
 	"github.com/careline/careline/config"
@@ -19,12 +20,8 @@ const composeDir = "../../deploy/compose"
 // composeConfig is careline's example config with the compose example's overrides applied.
 func composeConfig(t *testing.T) []byte {
 	t.Helper()
-	example, err := exampleConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc yaml.Node
-	if err = yaml.Unmarshal([]byte(example), &doc); err != nil {
+	if err := yaml.Unmarshal([]byte(exampleConfig(t)), &doc); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(composeDir, "careline-overrides.yaml"))
@@ -97,6 +94,13 @@ func TestComposeConfigIsCurrent(t *testing.T) {
 	t.Setenv(config.StorageKeyEnv+"_FILE", filepath.Join(dir, "storage"))
 	if err = cfg.Network.Validate(); err != nil {
 		t.Fatalf("the compose config does not validate: %v", err)
+	}
+	var bridgeCfg bridgeconfig.Config
+	if err = yaml.Unmarshal(got, &bridgeCfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = bridgeSettings(&bridgeCfg, false); err != nil {
+		t.Fatalf("careline would refuse the compose config: %v", err)
 	}
 	if cfg.Database.Type != "postgres" || cfg.Bridge.Permissions["*"] != "" || cfg.Network.Metrics.Listen == "" {
 		t.Fatalf("compose config: database %q, permissions %v, metrics %q", cfg.Database.Type, cfg.Bridge.Permissions, cfg.Network.Metrics.Listen)

@@ -4,9 +4,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
+	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/careline/careline/bridge"
@@ -31,13 +31,6 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "report" {
 		os.Exit(runReport(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
-	if path, ok := exampleConfigPath(os.Args[1:]); ok {
-		if err := writeExampleConfig(path); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		return
-	}
 	m := mxmain.BridgeMain{
 		Name:        "careline",
 		Description: "A secure texting bridge for healthcare: Twilio SMS and a patient portal, bridged to encrypted Matrix rooms",
@@ -46,14 +39,34 @@ func main() {
 		Connector:   &bridge.Connector{},
 	}
 	m.InitVersion(Tag, Commit, BuildTime)
-	// The crypto store's pickle key may come from the environment or a file, like the other
-	// secrets; bridgev2 opens the crypto store only after PostInit.
-	m.PostInit = func() {
-		if key, ok, err := config.SecretFromEnv(config.PickleKeyEnv); err != nil {
-			m.Log.Fatal().Err(err).Msg("Reading the pickle key")
-		} else if ok {
-			m.Config.Encryption.PickleKey = key
-		}
-	}
+	m.AdditionalLongFlags = " [--allow-unencrypted-rooms]"
+	// bridgev2 writes the example config (-e) and loads the file; careline then checks
+	// bridgev2's sections for what it needs before anything starts.
+	m.PostInit = func() { postInit(&m) }
 	m.Run()
+}
+
+// postInit runs after mxmain has loaded the config and opened the database, before the
+// bridge starts: it applies careline's needs to bridgev2's settings, or stops with the key to
+// fix. The crypto store's pickle key may come from the environment or a file, like the other
+// secrets; bridgev2 opens the crypto store only after PostInit.
+func postInit(m *mxmain.BridgeMain) {
+	notes, err := bridgeSettings(m.Config, *allowUnencryptedRooms)
+	if err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Configuration error")
+		os.Exit(11) // mxmain's exit code for a configuration error
+	}
+	for _, note := range notes {
+		m.Log.Info().Str("setting", note).Msg("careline overrides a bridgev2 setting")
+	}
+	if *allowUnencryptedRooms {
+		m.Log.Warn().Msg("End-to-end encryption is off (--allow-unencrypted-rooms): for benchmarks only, never with patients")
+	}
+	m.DB.RawDB.SetMaxIdleConns(m.Config.Database.MaxIdleConns)
+	if key, ok, err := config.SecretFromEnv(config.PickleKeyEnv); err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Reading the pickle key")
+		os.Exit(11)
+	} else if ok {
+		m.Config.Encryption.PickleKey = key
+	}
 }

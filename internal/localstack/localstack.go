@@ -204,6 +204,12 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		SetPath(cfg, dbType, "database", "type")
 		SetPath(cfg, dbURI, "database", "uri")
 		SetPath(cfg, s.Secret, "provisioning", "shared_secret")
+		// careline refuses to start without end-to-end encryption in every room.
+		for _, key := range []string{"allow", "default", "require"} {
+			SetPath(cfg, true, "encryption", key)
+		}
+		// Delivered/failed statuses for staff clients that show them (bridgev2's default is off).
+		SetPath(cfg, true, "matrix", "message_status_events")
 		permissions := map[string]any{s.ServerName: "user", s.AdminUser.String(): "admin"}
 		for who, level := range opts.Permissions {
 			permissions[who] = level

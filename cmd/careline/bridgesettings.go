@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	flag "maunium.net/go/mauflag"
+	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
+)
+
+// allowUnencryptedRooms is for benchmarks against a homeserver that has no end-to-end
+// encryption (internal/loadtest's stub); never for patients.
+var allowUnencryptedRooms = flag.Make().LongKey("allow-unencrypted-rooms").
+	Usage("Run with end-to-end encryption off (benchmarks only; never with patients).").Default("false").Bool()
+
+// minIdleConns is the idle pool careline keeps at least: bridgev2's default of one idle
+// connection makes PostgreSQL reconnect for nearly every query under load (measured 130 vs
+// 464 inbound messages/s at 1 and 5 idle connections).
+const minIdleConns = 5
+
+// bridgeSettings checks bridgev2's sections of the config for what careline needs. Where
+// careline cannot work otherwise it sets the value itself and says so in notes; where the
+// setting is the admin's decision (encryption, who may write to patients) a wrong value is an
+// error naming the key, and careline does not start.
+func bridgeSettings(cfg *bridgeconfig.Config, allowUnencrypted bool) (notes []string, err error) {
+	var errs []error
+	if !allowUnencrypted {
+		var off []string
+		for _, s := range []struct {
+			key string
+			on  bool
+		}{{"encryption.allow", cfg.Encryption.Allow}, {"encryption.default", cfg.Encryption.Default}, {"encryption.require", cfg.Encryption.Require}} {
+			if !s.on {
+				off = append(off, s.key)
+			}
+		}
+		if len(off) > 0 {
+			errs = append(errs, fmt.Errorf("%s must be true: careline keeps every patient's room end-to-end encrypted", strings.Join(off, ", ")))
+		}
+	}
+	if everyone, ok := cfg.Bridge.Permissions["*"]; ok && everyone != nil && everyone.SendEvents {
+		errs = append(errs, fmt.Errorf(`bridge.permissions gives "*" (everyone) the level %s: anyone a staff member invites into a patient's room could then text the patient in the clinic's name. Remove the "*" entry (or set it to block) and list your clinic's server and partner clinics instead`, levelName(everyone)))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	// The durable inbox marks a message done only when bridgev2 has handled its event, which
+	// bridgev2 reports only when a portal's events are handled as they arrive.
+	if cfg.Bridge.PortalEventBuffer != 0 {
+		notes = append(notes, fmt.Sprintf("bridge.portal_event_buffer is %d in the config; careline uses 0 (its inbox needs each event handled before it counts a message as bridged)", cfg.Bridge.PortalEventBuffer))
+		cfg.Bridge.PortalEventBuffer = 0
+	}
+	want := minIdleConns
+	if cfg.Database.MaxOpenConns > 0 { // 0 is no limit
+		want = min(want, cfg.Database.MaxOpenConns)
+	}
+	if cfg.Database.MaxIdleConns < want {
+		notes = append(notes, fmt.Sprintf("database.max_idle_conns is %d in the config; careline keeps %d idle connections (fewer makes PostgreSQL reconnect for nearly every query under load)", cfg.Database.MaxIdleConns, want))
+		cfg.Database.MaxIdleConns = want
+	}
+	return notes, nil
+}
+
+// levelName is bridgev2's name of a permission level, or "custom" for a map of flags.
+func levelName(p *bridgeconfig.Permissions) string {
+	for name, level := range map[string]bridgeconfig.Permissions{
+		"relay": bridgeconfig.PermissionLevelRelay, "commands": bridgeconfig.PermissionLevelCommands,
+		"user": bridgeconfig.PermissionLevelUser, "admin": bridgeconfig.PermissionLevelAdmin,
+	} {
+		if *p == level {
+			return name
+		}
+	}
+	return "custom (can send messages)"
+}
