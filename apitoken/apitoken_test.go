@@ -4,41 +4,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
-	_ "go.mau.fi/util/dbutil/litestream"
 
-	"github.com/careline/careline/internal/pgtest"
+	"github.com/careline/careline/internal/dbtest"
 )
 
 func forEachDB(t *testing.T, fn func(t *testing.T, s *Store)) {
-	open := map[string]func(t *testing.T) (*dbutil.Database, error){
-		"sqlite": func(t *testing.T) (*dbutil.Database, error) {
-			return dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "t.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-		},
-		"postgres": func(t *testing.T) (*dbutil.Database, error) {
-			return dbutil.NewWithDialect(pgtest.NewDatabase(t, "careline_apitoken"), "postgres")
-		},
-	}
-	for name, opener := range open {
-		t.Run(name, func(t *testing.T) {
-			db, err := opener(t)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = db.Close() })
-			s := New(db, KeyFromSecret(strings.Repeat("k", 40)), zerolog.Nop())
-			if err = s.Upgrade(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, s)
-		})
-	}
+	dbtest.ForEach(t, "careline_apitoken", func(t *testing.T, db *dbutil.Database) {
+		s := New(db, KeyFromSecret(strings.Repeat("k", 40)), zerolog.Nop())
+		if err := s.Upgrade(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, s)
+	})
 }
 
 func TestCreateAuthenticateRevoke(t *testing.T) {

@@ -3,17 +3,13 @@ package appointment
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
-	_ "go.mau.fi/util/dbutil/litestream"
 
-	"github.com/careline/careline/atrest"
-	"github.com/careline/careline/internal/pgtest"
+	"github.com/careline/careline/internal/dbtest"
 )
 
 type clock struct{ t time.Time }
@@ -22,34 +18,15 @@ func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func forEachDB(t *testing.T, fn func(t *testing.T, s *Store, c *clock)) {
-	open := map[string]func(t *testing.T) (*dbutil.Database, error){
-		"sqlite": func(t *testing.T) (*dbutil.Database, error) {
-			return dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "t.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-		},
-		"postgres": func(t *testing.T) (*dbutil.Database, error) {
-			return dbutil.NewWithDialect(pgtest.NewDatabase(t, "careline_appointment"), "postgres")
-		},
-	}
-	for name, opener := range open {
-		t.Run(name, func(t *testing.T) {
-			db, err := opener(t)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = db.Close() })
-			keys, err := atrest.NewKeyring("k1", map[string][]byte{"k1": make([]byte, 32)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := New(db, keys, zerolog.Nop())
-			c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-			s.Now = c.now
-			if err = s.Upgrade(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, s, c)
-		})
-	}
+	dbtest.ForEach(t, "careline_appointment", func(t *testing.T, db *dbutil.Database) {
+		s := New(db, dbtest.Keyring(t), zerolog.Nop())
+		c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+		s.Now = c.now
+		if err := s.Upgrade(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fn(t, s, c)
+	})
 }
 
 // recorder is a Sender that records what it was asked to send.

@@ -6,17 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
-	_ "go.mau.fi/util/dbutil/litestream"
 
-	"github.com/careline/careline/internal/pgtest"
+	"github.com/careline/careline/internal/dbtest"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -34,69 +31,55 @@ func TestSignVerify(t *testing.T) {
 // TestRetriesUntil2xx: the receiver fails twice; the event is delivered on the third attempt,
 // after the backoff, with a valid signature, and never again after that.
 func TestRetriesUntil2xx(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) (*dbutil.Database, error){
-		"sqlite": func(t *testing.T) (*dbutil.Database, error) {
-			return dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "t.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-		},
-		"postgres": func(t *testing.T) (*dbutil.Database, error) {
-			return dbutil.NewWithDialect(pgtest.NewDatabase(t, "careline_webhookout"), "postgres")
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			db, err := open(t)
-			if err != nil {
-				t.Fatal(err)
+	dbtest.ForEach(t, "careline_webhookout", func(t *testing.T, db *dbutil.Database) {
+		var mu sync.Mutex
+		var bodies [][]byte
+		calls := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if !Verify("s3cret", body, r.Header.Get(SignatureHeader)) {
+				t.Errorf("bad signature %q", r.Header.Get(SignatureHeader))
 			}
-			defer db.Close()
-			var mu sync.Mutex
-			var bodies [][]byte
-			calls := 0
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				body, _ := io.ReadAll(r.Body)
-				mu.Lock()
-				defer mu.Unlock()
-				calls++
-				if !Verify("s3cret", body, r.Header.Get(SignatureHeader)) {
-					t.Errorf("bad signature %q", r.Header.Get(SignatureHeader))
-				}
-				if calls <= 2 {
-					w.WriteHeader(http.StatusServiceUnavailable)
-					return
-				}
-				bodies = append(bodies, body)
-			}))
-			defer srv.Close()
-			q := New(db, srv.URL, "s3cret", zerolog.Nop())
-			now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-			q.Now = func() time.Time { return now }
-			ctx := context.Background()
-			if err = q.Upgrade(ctx); err != nil {
-				t.Fatal(err)
+			if calls <= 2 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
 			}
-			if err = q.Add(ctx, Event{Type: "appointment.confirmed", AppointmentID: "a1", AnsweredVia: "sms"}); err != nil {
-				t.Fatal(err)
-			}
-			if wait := q.deliverDue(ctx); wait != 2*time.Second || calls != 1 {
-				t.Fatalf("after a 503: wait %v, calls %d", wait, calls)
-			}
-			if q.deliverDue(ctx); calls != 1 {
-				t.Fatal("retried before the backoff")
-			}
-			now = now.Add(2 * time.Second)
-			if wait := q.deliverDue(ctx); wait != 4*time.Second || calls != 2 {
-				t.Fatalf("second attempt: wait %v, calls %d", wait, calls)
-			}
-			now = now.Add(4 * time.Second)
-			q.deliverDue(ctx)
-			now = now.Add(time.Hour)
-			q.deliverDue(ctx)
-			if calls != 3 || len(bodies) != 1 {
-				t.Fatalf("calls %d, delivered %d", calls, len(bodies))
-			}
-			var e Event
-			if err = json.Unmarshal(bodies[0], &e); err != nil || e.Type != "appointment.confirmed" || e.AppointmentID != "a1" || e.ID == "" {
-				t.Fatalf("delivered %s", bodies[0])
-			}
-		})
-	}
+			bodies = append(bodies, body)
+		}))
+		defer srv.Close()
+		q := New(db, srv.URL, "s3cret", zerolog.Nop())
+		now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+		q.Now = func() time.Time { return now }
+		ctx := context.Background()
+		if err := q.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Add(ctx, Event{Type: "appointment.confirmed", AppointmentID: "a1", AnsweredVia: "sms"}); err != nil {
+			t.Fatal(err)
+		}
+		if wait := q.deliverDue(ctx); wait != 2*time.Second || calls != 1 {
+			t.Fatalf("after a 503: wait %v, calls %d", wait, calls)
+		}
+		if q.deliverDue(ctx); calls != 1 {
+			t.Fatal("retried before the backoff")
+		}
+		now = now.Add(2 * time.Second)
+		if wait := q.deliverDue(ctx); wait != 4*time.Second || calls != 2 {
+			t.Fatalf("second attempt: wait %v, calls %d", wait, calls)
+		}
+		now = now.Add(4 * time.Second)
+		q.deliverDue(ctx)
+		now = now.Add(time.Hour)
+		q.deliverDue(ctx)
+		if calls != 3 || len(bodies) != 1 {
+			t.Fatalf("calls %d, delivered %d", calls, len(bodies))
+		}
+		var e Event
+		if err := json.Unmarshal(bodies[0], &e); err != nil || e.Type != "appointment.confirmed" || e.AppointmentID != "a1" || e.ID == "" {
+			t.Fatalf("delivered %s", bodies[0])
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DendriteVersion is the Dendrite release pinned by the dendrite/ module next to this file.
@@ -41,13 +42,21 @@ func DendriteBinaries(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !hasBinaries(dir) {
-		if err = buildBinaries(ctx, dir); err != nil {
+		// A cold build downloads Dendrite's modules and compiles it: minutes on a fresh, busy
+		// machine. It must not inherit the deadline of whichever test happened to ask first
+		// (often a minute), or a fresh CI run fails before any test starts.
+		buildCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
+		defer cancel()
+		if err = buildBinaries(buildCtx, dir); err != nil {
 			return "", err
 		}
 	}
 	binDir = dir
 	return dir, nil
 }
+
+// buildTimeout bounds a cold Dendrite build, downloads included.
+const buildTimeout = 15 * time.Minute
 
 func cacheDir() (string, error) {
 	sub := "dendrite-" + DendriteVersion
