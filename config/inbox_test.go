@@ -4,9 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	up "go.mau.fi/util/configupgrade"
-	"gopkg.in/yaml.v3"
 )
 
 func TestInboxSettings(t *testing.T) {
@@ -23,17 +20,7 @@ func TestInboxSettings(t *testing.T) {
 		t.Fatalf("a negative nudge_after: %v, want an error naming the key", err)
 	}
 
-	var base, cfg yaml.Node
-	if err := yaml.Unmarshal([]byte(ExampleConfig), &base); err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal([]byte("inbox:\n    nudge_after: 2h\n"), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	Upgrader.DoUpgrade(up.NewHelper(&base, &cfg))
-	out, _ := yaml.Marshal(&base)
-	var upgraded Network
-	if err := yaml.Unmarshal(out, &upgraded); err != nil || upgraded.Inbox.NudgeAfter != 2*time.Hour {
-		t.Fatalf("the upgrader kept nudge_after %v (%v), want 2h", upgraded.Inbox.NudgeAfter, err)
+	if upgraded := upgradedNetwork(t, "inbox:\n    nudge_after: 2h\n"); upgraded.Inbox.NudgeAfter != 2*time.Hour {
+		t.Fatalf("the upgrader kept nudge_after %v, want 2h", upgraded.Inbox.NudgeAfter)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	up "go.mau.fi/util/configupgrade"
 	"gopkg.in/yaml.v3"
 )
 
@@ -18,6 +19,29 @@ func exampleNetwork(t testing.TB) *Network {
 	c.Privacy.IdentityKey = strings.Repeat("k", 43)
 	c.Storage.KeyID, c.Storage.Key = "k1", strings.Repeat("A", 43)+"="
 	return &c
+}
+
+// upgradedNetwork runs bridgev2's config upgrader over an older network section, as a start
+// with an existing config file does, and returns the section it produces.
+func upgradedNetwork(t testing.TB, old string) Network {
+	t.Helper()
+	var base, cfg yaml.Node
+	if err := yaml.Unmarshal([]byte(ExampleConfig), &base); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal([]byte(old), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	Upgrader.DoUpgrade(up.NewHelper(&base, &cfg))
+	out, err := yaml.Marshal(&base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Network
+	if err = yaml.Unmarshal(out, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func TestSecureNoticeMustFitOneSegment(t *testing.T) {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	up "go.mau.fi/util/configupgrade"
-	"gopkg.in/yaml.v3"
 )
 
 func TestOperationsSettingsRefusedNamingTheKey(t *testing.T) {
@@ -53,22 +51,7 @@ metrics:
 inbound:
     max_new_patients_per_hour: 7
 `
-	var base, cfg yaml.Node
-	if err := yaml.Unmarshal([]byte(ExampleConfig), &base); err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal([]byte(old), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	Upgrader.DoUpgrade(up.NewHelper(&base, &cfg))
-	out, err := yaml.Marshal(&base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c Network
-	if err = yaml.Unmarshal(out, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := upgradedNetwork(t, old)
 	if !c.Delivery.StaffPlain || c.Portal.MaxCodesPerHour != 3 || c.Portal.MaxCodesPerDay != 6 || c.Portal.MaxCodesPerLoginPerHour != 50 ||
 		c.Metrics.Listen != "127.0.0.1:9100" || c.Inbound.MaxNewPatientsPerHour != 7 {
 		t.Errorf("settings lost: %+v %+v %+v %+v", c.Delivery, c.Portal.CodeLimits, c.Metrics, c.Inbound)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	up "go.mau.fi/util/configupgrade"
 	"gopkg.in/yaml.v3"
 )
 
@@ -98,22 +97,7 @@ missed_calls:
     text: "{clinic} missed your call."
     text_every: 2h
 `
-	var base, cfg yaml.Node
-	if err := yaml.Unmarshal([]byte(ExampleConfig), &base); err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal([]byte(old), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	Upgrader.DoUpgrade(up.NewHelper(&base, &cfg))
-	out, err := yaml.Marshal(&base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c Network
-	if err = yaml.Unmarshal(out, &c); err != nil {
-		t.Fatal(err)
-	}
+	c := upgradedNetwork(t, old)
 	if c.Timezone != "Europe/Berlin" || c.Templates["lab_ready"].Body != "Hi {first_name}, results from {clinic}." ||
 		c.Templates["lab_ready"].Sensitive == nil || *c.Templates["lab_ready"].Sensitive {
 		t.Errorf("templates or zone lost: %+v %q", c.Templates, c.Timezone)
