@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -144,26 +142,10 @@ func TestCanaryConversation(t *testing.T) {
 	check("the audit export", string(out))
 	// Every file careline and Dendrite wrote: databases and their WAL, the media store, logs.
 	scanned := map[string]int{}
-	err = filepath.WalkDir(s.Dir, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // a journal SQLite removed while the walk went on
-		} else if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		rel := strings.TrimPrefix(path, s.Dir+"/")
+	readEveryFile(t, s.Dir, func(rel string, data []byte) {
 		scanned[scannedKind(rel)]++
 		check(rel, string(data))
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The walk must have read what it claims to cover, the patient's upload among the media.
 	for _, kind := range []string{"careline database", "careline log", "dendrite database", "dendrite media", "dendrite log"} {
 		if scanned[kind] == 0 {

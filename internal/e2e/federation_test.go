@@ -257,31 +257,16 @@ func TestPartnerClinic(t *testing.T) {
 	// The partner's server: nothing of the patient's number, name or anything written before
 	// the invite, in its databases, media store or log.
 	scanned := 0
-	err = filepath.WalkDir(partnerHS.Dir, func(path string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // a SQLite journal removed while the walk went on
-		} else if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if strings.HasSuffix(path, ".db") {
+	readEveryFile(t, partnerHS.Dir, func(rel string, data []byte) {
+		if strings.HasSuffix(rel, ".db") {
 			scanned++
 		}
 		for _, secret := range secrets {
 			if strings.Contains(string(data), secret) {
-				t.Errorf("the partner's server stores %q in %s", secret, strings.TrimPrefix(path, partnerHS.Dir+"/"))
+				t.Errorf("the partner's server stores %q in %s", secret, rel)
 			}
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if scanned == 0 {
 		t.Errorf("the scan of the partner's server read no database in %s", partnerHS.Dir)
 	}
@@ -348,16 +333,34 @@ func sessionOf(t *testing.T, c *testenv.StaffClient, decrypted *event.Event) id.
 func dirContains(t *testing.T, dir, text string) bool {
 	t.Helper()
 	found := false
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || found {
-			return nil
-		}
-		if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), text) {
-			found = true
-		}
-		return nil
+	readEveryFile(t, dir, func(_ string, data []byte) {
+		found = found || strings.Contains(string(data), text)
 	})
 	return found
+}
+
+// readEveryFile hands fn the contents of every file under dir (databases and their WAL, media,
+// logs), by path relative to dir. Files removed during the walk (SQLite journals) are skipped.
+func readEveryFile(t *testing.T, dir string, fn func(rel string, data []byte)) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		fn(strings.TrimPrefix(path, dir+"/"), data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestPartnerDevicesUnderVerificationLevels: with encryption.verification_levels.receive at
