@@ -160,6 +160,7 @@ func (c *Connector) cmdReopen(ce *commands.Event) {
 
 // afterInboxChange shows the new state in the room (pinned), mentioning notify.
 func (c *Connector) afterInboxChange(ce *commands.Event, change, notify string) {
+	c.spacesChanged(string(ce.Portal.ID))
 	conv, err := c.team.store.Get(ce.Ctx, string(ce.Portal.ID))
 	if err != nil {
 		ce.Reply("%s (could not read the new state: %v)", change, err)

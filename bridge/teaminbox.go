@@ -22,6 +22,8 @@ type teamInbox struct {
 	store *teaminbox.Store
 	// now is the inbox's clock; tests replace it.
 	now func() time.Time
+	// spaces keeps the "Needs reply" and per-staff Matrix spaces (spaces.go).
+	spaces inboxSpaces
 }
 
 func (c *Connector) startTeamInbox(ctx context.Context) error {
@@ -33,7 +35,10 @@ func (c *Connector) startTeamInbox(ctx context.Context) error {
 	if err := upgradeSections(ctx, dbSection{"careline_teaminbox", c.team.store.Upgrade}); err != nil {
 		return err
 	}
-	go c.runNudges(c.Bridge.Log.With().Str("component", "teaminbox").Logger().WithContext(c.backgroundCtx()))
+	c.team.spaces.wake = make(chan struct{}, 1)
+	teamCtx := c.Bridge.Log.With().Str("component", "teaminbox").Logger().WithContext(c.backgroundCtx())
+	go c.runNudges(teamCtx)
+	go c.runSpaces(teamCtx)
 	return nil
 }
 
@@ -53,6 +58,7 @@ func (c *Connector) patientWrote(ctx context.Context, cl *Client, patientID stri
 		zerolog.Ctx(ctx).Err(err).Msg("Could not record the patient's message in the team inbox")
 		return
 	}
+	c.spacesChanged(conv.PatientID)
 	if !reopened {
 		return
 	}
@@ -70,8 +76,11 @@ func (c *Connector) staffReplied(ctx context.Context, portal *bridgev2.Portal, s
 	if c.team.store == nil {
 		return
 	}
-	if _, err := c.team.store.StaffReplied(ctx, string(portal.ID), portal.MXID.String(), staff.String(), c.team.now()); err != nil {
+	answered, err := c.team.store.StaffReplied(ctx, string(portal.ID), portal.MXID.String(), staff.String(), c.team.now())
+	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Could not record the staff reply in the team inbox")
+	} else if answered {
+		c.spacesChanged(string(portal.ID))
 	}
 }
 

@@ -38,3 +38,13 @@ CREATE TABLE careline_teaminbox_space (
     owner    TEXT PRIMARY KEY,
     space_id TEXT NOT NULL
 );
+
+-- The patient rooms careline has put in each space (m.space.child sent), so a change removes
+-- exactly what it added, across restarts.
+CREATE TABLE careline_teaminbox_space_child (
+    owner      TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    room_id    TEXT NOT NULL,
+    PRIMARY KEY (owner, patient_id)
+);
+CREATE INDEX careline_teaminbox_space_child_patient_idx ON careline_teaminbox_space_child (patient_id);
