@@ -20,6 +20,7 @@ import (
 	"github.com/careline/careline/config"
 	"github.com/careline/careline/metrics"
 	"github.com/careline/careline/portal"
+	"github.com/careline/careline/portalremind"
 	"github.com/careline/careline/store"
 )
 
@@ -50,8 +51,9 @@ type Connector struct {
 	roomsSetUp    sync.Map // networkid.PortalKey → struct{}, rooms whose care team is in
 	stopRetention context.CancelFunc
 	wf            workflows
-	integration   *integration // the EHR API, appointments and reminders (api.go)
-	team          teamInbox    // ownership, queue and staff-only threads (teaminbox.go)
+	integration   *integration        // the EHR API, appointments and reminders (api.go)
+	team          teamInbox           // ownership, queue and staff-only threads (teaminbox.go)
+	reminders     *portalremind.Store // reminders of unopened secure messages (portalremind.go)
 }
 
 var (

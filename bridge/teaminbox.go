@@ -39,7 +39,7 @@ func (c *Connector) startTeamInbox(ctx context.Context) error {
 	teamCtx := c.Bridge.Log.With().Str("component", "teaminbox").Logger().WithContext(c.backgroundCtx())
 	go c.runNudges(teamCtx)
 	go c.runSpaces(teamCtx)
-	return nil
+	return c.startPortalReminders(ctx)
 }
 
 // patientWrote puts a conversation in the queue after a message from the patient (not a
@@ -184,6 +184,15 @@ func (c *Connector) nudgeDue(ctx context.Context, now time.Time) error {
 	return nil
 }
 
+// mentionList writes Matrix IDs to mention, comma-separated.
+func mentionList(who []id.UserID) string {
+	names := make([]string, len(who))
+	for i, u := range who {
+		names[i] = u.String()
+	}
+	return strings.Join(names, ", ")
+}
+
 // nudge mentions the conversation's owner, or the care team when nobody owns it, in its room.
 func (c *Connector) nudge(ctx context.Context, conv *teaminbox.Conversation, now time.Time) {
 	var who []id.UserID
@@ -194,11 +203,7 @@ func (c *Connector) nudge(ctx context.Context, conv *teaminbox.Conversation, now
 			who = append(who, id.UserID(member))
 		}
 	}
-	names := make([]string, len(who))
-	for i, u := range who {
-		names[i] = u.String()
-	}
-	body := fmt.Sprintf("⏰ %s: the patient has waited %s for a reply.", strings.Join(names, ", "), waitedFor(now.Sub(conv.WaitingSince)))
+	body := fmt.Sprintf("⏰ %s: the patient has waited %s for a reply.", mentionList(who), waitedFor(now.Sub(conv.WaitingSince)))
 	if len(who) == 0 {
 		body = fmt.Sprintf("⏰ The patient has waited %s for a reply.", waitedFor(now.Sub(conv.WaitingSince)))
 	}

@@ -65,6 +65,7 @@ type Network struct {
 		RequireDOB      bool          `yaml:"require_dob"`
 		MaxUploadBytes  int64         `yaml:"max_upload_bytes"`
 		CodeLimits      `yaml:",inline"`
+		PortalReminder  `yaml:",inline"`
 	} `yaml:"portal"`
 	Workflows  `yaml:",inline"`
 	Reminders  Reminders `yaml:"reminders"`
@@ -129,6 +130,7 @@ func (c *Network) Validate() error {
 	errs = append(errs, c.validateAPI()...)
 	errs = append(errs, c.Federation.validate()...)
 	errs = append(errs, c.Inbox.validate()...)
+	errs = append(errs, c.Portal.PortalReminder.validate()...)
 	errs = append(errs, c.validateOperations()...)
 	return errors.Join(errs...)
 }

@@ -27,6 +27,28 @@ func (in *Inbox) validate() []error {
 	return nil
 }
 
+// DefaultRemindAfter is network.portal.remind_after when the config does not say.
+const DefaultRemindAfter = 24 * time.Hour
+
+// PortalReminder is the part of network.portal that reminds a patient of an unopened secure
+// message.
+type PortalReminder struct {
+	// RemindAfter is how long a secure message may stay unopened before the patient gets one
+	// more text with a fresh link; staff are told when it is still unopened as long again later.
+	RemindAfter time.Duration `yaml:"remind_after"`
+}
+
+func (pr *PortalReminder) validate() []error {
+	switch {
+	case pr.RemindAfter == 0:
+		pr.RemindAfter = DefaultRemindAfter
+	case pr.RemindAfter < time.Second:
+		return []error{fmt.Errorf("network.portal.remind_after must be a duration of at least 1s like 24h, not %s", pr.RemindAfter)}
+	}
+	return nil
+}
+
 func upgradeInbox(helper up.Helper) {
 	helper.Copy(up.Str, "inbox", "nudge_after")
+	helper.Copy(up.Str, "portal", "remind_after")
 }

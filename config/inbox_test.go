@@ -20,7 +20,21 @@ func TestInboxSettings(t *testing.T) {
 		t.Fatalf("a negative nudge_after: %v, want an error naming the key", err)
 	}
 
-	if upgraded := upgradedNetwork(t, "inbox:\n    nudge_after: 2h\n"); upgraded.Inbox.NudgeAfter != 2*time.Hour {
-		t.Fatalf("the upgrader kept nudge_after %v, want 2h", upgraded.Inbox.NudgeAfter)
+	c.Inbox.NudgeAfter = time.Hour
+	if c.Portal.RemindAfter != 24*time.Hour {
+		t.Fatalf("example: remind_after %v, want 24h", c.Portal.RemindAfter)
+	}
+	c.Portal.RemindAfter = 0
+	if err := c.Validate(); err != nil || c.Portal.RemindAfter != DefaultRemindAfter {
+		t.Fatalf("absent remind_after became %v (%v), want the default", c.Portal.RemindAfter, err)
+	}
+	c.Portal.RemindAfter = -time.Hour
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "network.portal.remind_after must be a duration") {
+		t.Fatalf("a negative remind_after: %v, want an error naming the key", err)
+	}
+
+	upgraded := upgradedNetwork(t, "inbox:\n    nudge_after: 2h\nportal:\n    remind_after: 36h\n")
+	if upgraded.Inbox.NudgeAfter != 2*time.Hour || upgraded.Portal.RemindAfter != 36*time.Hour {
+		t.Fatalf("the upgrader kept nudge_after %v and remind_after %v, want 2h and 36h", upgraded.Inbox.NudgeAfter, upgraded.Portal.RemindAfter)
 	}
 }
