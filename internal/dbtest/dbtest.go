@@ -17,7 +17,7 @@ import (
 // ForEach runs fn once on SQLite and once on PostgreSQL, each in its own subtest.
 func ForEach(t *testing.T, prefix string, fn func(t *testing.T, db *dbutil.Database)) {
 	t.Run("sqlite", func(t *testing.T) {
-		db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), prefix+".db")+"?_txlock=immediate", "sqlite3-fk-wal")
+		db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), prefix+".db")+"?_txlock=immediate&_stmt_cache_size=256", "sqlite3-fk-wal")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +41,7 @@ func ForEachB(b *testing.B, dialect, prefix string, fn func(b *testing.B, db *db
 		err error
 	)
 	if dialect == "sqlite" {
-		db, err = dbutil.NewWithDialect("file:"+filepath.Join(b.TempDir(), prefix+".db")+"?_txlock=immediate", "sqlite3-fk-wal")
+		db, err = dbutil.NewWithDialect("file:"+filepath.Join(b.TempDir(), prefix+".db")+"?_txlock=immediate&_stmt_cache_size=256", "sqlite3-fk-wal")
 	} else {
 		db, err = dbutil.NewWithDialect(pgtest.NewDatabase(b, prefix), "postgres")
 	}

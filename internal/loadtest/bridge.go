@@ -142,7 +142,7 @@ func StartBridge(ctx context.Context, opts BridgeOptions) (b *Bridge, err error)
 		return b, err
 	}
 	b.ASURL = fmt.Sprintf("http://127.0.0.1:%d", asPort)
-	dbType, dbURI := "sqlite3-fk-wal", "file:"+filepath.Join(opts.Dir, "bridge.db")+"?_txlock=immediate"
+	dbType, dbURI := "sqlite3-fk-wal", "file:"+filepath.Join(opts.Dir, "bridge.db")+"?_txlock=immediate&_stmt_cache_size=256"
 	if opts.DatabaseURI != "" {
 		dbType, dbURI = "postgres", opts.DatabaseURI
 	}

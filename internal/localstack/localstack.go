@@ -177,7 +177,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	s.PublicURL, s.ASURL = "http://"+publicAddr, "http://"+asAddr
 	asPort := asAddr[len("127.0.0.1:"):]
-	dbType, dbURI := "sqlite3-fk-wal", "file:"+filepath.Join(s.Dir, "careline.db")+"?_txlock=immediate"
+	dbType, dbURI := "sqlite3-fk-wal", "file:"+filepath.Join(s.Dir, "careline.db")+"?_txlock=immediate&_stmt_cache_size=256"
 	if opts.DatabaseURI != "" {
 		dbType, dbURI = "postgres", opts.DatabaseURI
 	}
