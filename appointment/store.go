@@ -82,6 +82,8 @@ func (s *Store) Upgrade(ctx context.Context) error { return s.db.Upgrade(ctx) }
 
 func resourceContext(id string) string { return "appointment:" + id }
 
+func referenceContext(reference string) string { return "patient-reference:" + reference }
+
 // Cancelled reports whether the appointment no longer takes place (deleted, or a cancelling status).
 func (a *Appointment) Cancelled() bool {
 	return !a.DeletedAt.IsZero() || a.Status == "cancelled" || a.Status == "noshow" || a.Status == "entered-in-error"
@@ -292,7 +294,7 @@ func (s *Store) RememberPatient(ctx context.Context, reference string, details a
 	_, err = s.db.Exec(ctx, `
 		INSERT INTO careline_patient_reference (reference, patient_sealed, updated_at) VALUES ($1, $2, $3)
 		ON CONFLICT (reference) DO UPDATE SET patient_sealed=excluded.patient_sealed, updated_at=excluded.updated_at`,
-		reference, s.seal.Seal(data, "patient-reference:"+reference), s.Now().UnixMilli())
+		reference, s.seal.Seal(data, referenceContext(reference)), s.Now().UnixMilli())
 	return err
 }
 
@@ -305,7 +307,7 @@ func (s *Store) RecallPatient(ctx context.Context, reference string, details any
 	} else if err != nil {
 		return false, err
 	}
-	data, err := s.seal.Open(sealed, "patient-reference:"+reference)
+	data, err := s.seal.Open(sealed, referenceContext(reference))
 	if err != nil {
 		return false, err
 	}

@@ -135,11 +135,19 @@ func (kr *Keyring) additionalData(header []byte, context string) []byte {
 	return append(append(ad, header...), context...)
 }
 
+// KeyID is the id of the key that sealed a value ("" if the value is not a sealed value).
+func KeyID(sealed []byte) string {
+	if len(sealed) < 2 || sealed[0] != version || len(sealed) < 2+int(sealed[1]) {
+		return ""
+	}
+	return string(sealed[2 : 2+int(sealed[1])])
+}
+
 // Reseal returns sealed under the active key, opening it with whichever key sealed it;
 // changed is false (and sealed is returned as is) when the active key already did. After
 // every stored value is resealed (`careline storage reseal`), the old keys can go.
 func (kr *Keyring) Reseal(sealed []byte, context string) (out []byte, changed bool, err error) {
-	if len(sealed) >= 2 && sealed[0] == version && len(sealed) >= 2+int(sealed[1]) && string(sealed[2:2+int(sealed[1])]) == kr.active {
+	if KeyID(sealed) == kr.active {
 		return sealed, false, nil
 	}
 	plaintext, err := kr.Open(sealed, context)

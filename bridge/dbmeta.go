@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"maunium.net/go/mautrix/bridgev2/database"
+
+	"github.com/careline/careline/reseal"
 )
 
 // UserLoginMetadata is a clinic's Twilio connection. The auth token is sealed at rest.
@@ -29,3 +31,12 @@ func (c *Connector) GetDBMetaTypes() database.MetaTypes {
 }
 
 func authTokenContext(loginID string) string { return "twilio-auth-token:" + loginID }
+
+// SealedColumns are the sealed values careline keeps in bridgev2's tables (the Twilio auth
+// token in each login's metadata), for `careline storage reseal`.
+func SealedColumns() []reseal.Column {
+	return []reseal.Column{{
+		Table: "user_login", Column: "metadata", JSONField: "auth_token_sealed", Key: []string{"bridge_id", "id"},
+		Context: func(v []string) string { return authTokenContext(v[1]) },
+	}}
+}

@@ -28,6 +28,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "api-token" {
 		os.Exit(runAPIToken(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "storage" {
+		os.Exit(runStorage(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "report" {
 		os.Exit(runReport(context.Background(), os.Args[2:], os.Stdout, os.Stderr))
 	}
@@ -39,7 +42,8 @@ func main() {
 		Connector:   &bridge.Connector{},
 	}
 	m.InitVersion(Tag, Commit, BuildTime)
-	m.AdditionalLongFlags = " [--allow-unencrypted-rooms]"
+	m.AdditionalLongFlags = " [--allow-unencrypted-rooms]\n" +
+		"  careline audit verify|export …  |  api-token create|list|revoke …  |  report …  |  storage reseal …  (each with --help)"
 	// bridgev2 writes the example config (-e) and loads the file; careline then checks
 	// bridgev2's sections for what it needs before anything starts.
 	m.PostInit = func() { postInit(&m) }
