@@ -17,7 +17,7 @@ import (
 // startPortalReminders runs the reminders of unopened secure messages (network.portal.remind_after).
 func (c *Connector) startPortalReminders(ctx context.Context) error {
 	c.reminders = portalremind.New(c.Bridge.DB.Database, c.Bridge.Log.With().Str("db_section", "careline_portalremind").Logger())
-	if err := c.reminders.Upgrade(ctx); err != nil {
+	if err := upgradeSections(ctx, dbSection{"careline_portalremind", c.reminders.Upgrade}); err != nil {
 		return err
 	}
 	go c.runPortalReminders(c.Bridge.Log.With().Str("component", "portalremind").Logger().WithContext(c.backgroundCtx()))
