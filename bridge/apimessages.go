@@ -61,9 +61,12 @@ func (b *apiBackend) SendMessage(ctx context.Context, integration, messageID str
 		Via:   fmt.Sprintf("the integration %q", integration),
 		Actor: "api:" + integration, Action: "message.sent", Detail: "message " + messageID + " via the API",
 	})
-	if err != nil && !errors.Is(err, errOptedOut) {
+	if errors.Is(err, errOptedOut) {
+		return &api.Sent{RoomID: string(roomID), PatientID: patientID}, nil
+	} else if err != nil {
 		return nil, err
 	}
+	c.replied(ctx, patientID, roomID.String(), "api:"+integration)
 	return &api.Sent{RoomID: string(roomID), PatientID: patientID}, nil
 }
 

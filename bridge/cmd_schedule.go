@@ -253,6 +253,9 @@ func (c *Connector) afterScheduled(ctx context.Context, send *schedule.Send, out
 	if outcome.State != schedule.Sent {
 		text = fmt.Sprintf("⚠️ Scheduled send %s (by %s) was not sent: %s.", send.ID, send.CreatedBy, outcome.Detail)
 	}
+	if outcome.State == schedule.Sent && send.Purpose == schedule.PurposeStaff {
+		c.replied(ctx, send.PatientID, portal.MXID.String(), send.CreatedBy)
+	}
 	c.sendNotice(ctx, portal, text, "")
 }
 

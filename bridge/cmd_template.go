@@ -97,6 +97,7 @@ func (c *Connector) cmdTemplate(ce *commands.Event) {
 		return
 	}
 	cl.wakeSender()
+	c.replied(ce.Ctx, p.ID, ce.Portal.MXID.String(), ce.User.MXID.String())
 	c.audit(ce.Ctx, audit.Entry{Actor: ce.User.MXID.String(), Action: "template.sent", PatientID: p.ID, Channel: string(m.Channel),
 		Detail: fmt.Sprintf("template %s, message %s, %s", t.Name, m.ID, mode)})
 }

@@ -73,14 +73,21 @@ func (c *Connector) patientWrote(ctx context.Context, cl *Client, patientID stri
 
 // staffReplied takes a conversation out of the queue after a staff message went to the patient.
 func (c *Connector) staffReplied(ctx context.Context, portal *bridgev2.Portal, staff id.UserID) {
+	c.replied(ctx, string(portal.ID), portal.MXID.String(), staff.String())
+}
+
+// replied ends the patient's wait after a text to them that answers it: a staff message, or a
+// template, scheduled or API send; responder is the staff member's Matrix ID, or "api:NAME".
+// It counts for the queue, the spaces, nudges and first-response times.
+func (c *Connector) replied(ctx context.Context, patientID, roomID, responder string) {
 	if c.team.store == nil {
 		return
 	}
-	answered, err := c.team.store.StaffReplied(ctx, string(portal.ID), portal.MXID.String(), staff.String(), c.team.now())
+	answered, err := c.team.store.StaffReplied(ctx, patientID, roomID, responder, c.team.now())
 	if err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Could not record the staff reply in the team inbox")
 	} else if answered {
-		c.spacesChanged(string(portal.ID))
+		c.spacesChanged(patientID)
 	}
 }
 
