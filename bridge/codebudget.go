@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"maunium.net/go/mautrix/event"
 
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/config"
@@ -67,14 +66,6 @@ func (c *Connector) takeCodeBudget(ctx context.Context, client *Client) bool {
 		"the limit of network.portal.max_codes_per_login_per_hour. Further codes are refused until the hour has passed "+
 		"(patients are asked to try later). If this is not a rush of genuine patients, someone may be using the portal "+
 		"to send texts at the clinic's expense: check the audit trail (code.sent).", limit)
-	room, err := client.login.User.GetManagementRoom(ctx)
-	if err == nil {
-		_, err = c.Bridge.Bot.SendMessage(ctx, room, event.EventMessage, &event.Content{
-			Parsed: &event.MessageEventContent{MsgType: event.MsgNotice, Body: notice},
-		}, nil)
-	}
-	if err != nil {
-		log.Err(err).Msg("Could not alert the admin that the code budget is used up")
-	}
+	c.tellAdmin(ctx, client, notice)
 	return false
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/careline/careline/atrest"
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/config"
+	"github.com/careline/careline/floodgate"
 	"github.com/careline/careline/metrics"
 	"github.com/careline/careline/portal"
 	"github.com/careline/careline/portalremind"
@@ -45,7 +46,8 @@ type Connector struct {
 	shuttingDown  atomic.Bool
 	shutdownOnce  sync.Once
 
-	codes codeBudget
+	codes    codeBudget
+	newRooms *floodgate.Gate // network.inbound.max_new_patients_per_hour (newpatients.go)
 
 	roomSetupLock sync.Mutex
 	roomsSetUp    sync.Map // networkid.PortalKey → struct{}, rooms whose care team is in
@@ -98,6 +100,9 @@ func (c *Connector) Start(ctx context.Context) error {
 	}
 	if err := upgradeSections(ctx, dbSection{"careline", c.Store.Upgrade}, dbSection{"careline_audit", c.Audit.Upgrade}); err != nil {
 		return err
+	}
+	if err := c.startNewPatientLimit(ctx); err != nil {
+		return bridgev2.DBUpgradeError{Err: err, Section: "careline_floodgate"}
 	}
 	c.auditSettings(ctx)
 	if err := c.startPortal(ctx); err != nil {

@@ -38,6 +38,9 @@ func (c *Connector) deliverInbound(ctx context.Context, item *inboxItem) {
 	if ctx.Err() != nil {
 		return // stopping: the message stays stored for the next start
 	}
+	if c.holdIfFlooded(ctx, in, err) {
+		return
+	}
 	attempt := in.Attempts + 1
 	var permanent *permanentError
 	if errors.As(err, &permanent) || time.Since(in.ReceivedAt) >= c.Config.Twilio.GiveUpAfter {
@@ -123,6 +126,9 @@ func (c *Connector) bridgeInbound(ctx context.Context, item *inboxItem) error {
 		} else if patient == nil {
 			return &permanentError{errors.New("the patient's record was deleted")}
 		}
+	}
+	if err := c.admitNewPatient(ctx, client, in); err != nil {
+		return err
 	}
 	var (
 		msg         *store.Message

@@ -27,8 +27,8 @@ type Operations struct {
 		Listen string `yaml:"listen"`
 	} `yaml:"metrics"`
 	Inbound struct {
-		// New patients (first texts from unknown numbers) per login per hour; past it the text
-		// is still bridged, but into a shared notice instead of a new room and a care-team ping.
+		// New patients (first texts from unknown numbers) per login per hour that may open a
+		// room; past it their texts are kept and bridged as places free up, and the admin is told.
 		MaxNewPatientsPerHour int `yaml:"max_new_patients_per_hour"`
 	} `yaml:"inbound"`
 }
