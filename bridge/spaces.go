@@ -66,7 +66,7 @@ func (s *inboxSpaces) take() []string {
 func (c *Connector) runSpaces(ctx context.Context) {
 	log := zerolog.Ctx(ctx)
 	if err := c.inviteCareTeamToSpaces(ctx); err != nil {
-		log.Err(err).Msg("Could not set up the team inbox spaces; trying again with the next change")
+		log.Err(err).Msg("Could not invite the care team to the Needs reply space")
 	}
 	all, err := c.team.store.PatientIDs(ctx)
 	if err != nil {
@@ -185,15 +185,12 @@ func (c *Connector) inboxSpace(ctx context.Context, owner string, room id.RoomID
 	return spaceID, nil
 }
 
-// inviteCareTeamToSpaces creates "Needs reply" if it is missing and invites care team members
-// added to the config since it was created.
+// inviteCareTeamToSpaces invites care team members added to the config since "Needs reply" was
+// created. The space itself is created with its first room, so the care team's first invitation
+// from careline is a patient's room, not an empty space.
 func (c *Connector) inviteCareTeamToSpaces(ctx context.Context) error {
 	spaceID, err := c.team.store.SpaceID(ctx, teaminbox.NeedsReply)
-	if err != nil {
-		return err
-	}
-	if spaceID == "" {
-		_, err = c.inboxSpace(ctx, teaminbox.NeedsReply, "")
+	if err != nil || spaceID == "" {
 		return err
 	}
 	for _, member := range c.Config.CareTeam {
