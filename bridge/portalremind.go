@@ -43,10 +43,11 @@ func (c *Connector) runPortalReminders(ctx context.Context) {
 }
 
 // remindUnopened sends the reminders due at now, then tells staff about messages still unopened
-// a period after their reminder.
+// a period after their reminder. A message unopened for more than two periods gets no reminder
+// any more (see DueReminders).
 func (c *Connector) remindUnopened(ctx context.Context, now time.Time) error {
 	after := c.Config.Portal.RemindAfter
-	due, err := c.reminders.DueReminders(ctx, now.Add(-after))
+	due, err := c.reminders.DueReminders(ctx, now.Add(-2*after), now.Add(-after))
 	if err != nil {
 		return err
 	}

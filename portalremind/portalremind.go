@@ -52,18 +52,19 @@ const unopenedSecure = `
 	  AND NOT EXISTS (SELECT 1 FROM careline_audit a WHERE a.patient_id = m.patient_id
 	                  AND a.action = 'portal.access_ended' AND a.at >= m.created_at)`
 
-// DueReminders lists, per patient, the oldest unopened secure message when it was sent before
-// cutoff and brought no reminder yet. Messages sent after an unopened reminded one share its
-// reminder: the link opens them all.
-func (s *Store) DueReminders(ctx context.Context, cutoff time.Time) ([]Unopened, error) {
+// DueReminders lists, per patient, the oldest unopened secure message when it was sent in
+// (from, to] and brought no reminder yet. Messages sent after an unopened reminded one share its
+// reminder: the link opens them all. Older messages are left alone: a reminder long after its
+// time (careline was down, or the message predates the reminders) would surprise the patient.
+func (s *Store) DueReminders(ctx context.Context, from, to time.Time) ([]Unopened, error) {
 	rows, err := s.db.Query(ctx, `SELECT m.patient_id, m.id, m.mx_room_id, m.mx_event_id, m.created_at`+unopenedSecure+`
-		AND m.created_at <= $1
+		AND m.created_at > $1 AND m.created_at <= $2
 		AND NOT EXISTS (SELECT 1 FROM careline_message o WHERE o.patient_id = m.patient_id AND o.from_patient = false
 		                AND o.channel = 'secure' AND o.read_at IS NULL AND o.withdrawn_at IS NULL
 		                AND o.status NOT IN ('failed', 'undelivered', 'canceled', 'refused', 'scheduled')
 		                AND (o.created_at < m.created_at OR (o.created_at = m.created_at AND o.id < m.id)))
 		AND NOT EXISTS (SELECT 1 FROM careline_portalremind r WHERE r.message_id = m.id)
-		ORDER BY m.created_at, m.id`, cutoff.UnixMilli())
+		ORDER BY m.created_at, m.id`, from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, err
 	}

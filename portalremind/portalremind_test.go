@@ -55,7 +55,7 @@ func TestRemindOnceThenTellStaff(t *testing.T) {
 			t.Fatal(err)
 		}
 		cutoff := t0.Add(24 * time.Hour)
-		due, err := s.DueReminders(ctx, cutoff)
+		due, err := s.DueReminders(ctx, t0.Add(-time.Minute), cutoff)
 		if err != nil || len(due) != 1 || due[0].MessageID != "a1" || due[0].RoomID != "!room-p1000" || !due[0].At.Equal(t0) {
 			t.Fatalf("due %+v (%v), want a1 only", due, err)
 		}
@@ -65,8 +65,12 @@ func TestRemindOnceThenTellStaff(t *testing.T) {
 		if ok, _ := s.TakeReminder(ctx, due[0], cutoff); ok {
 			t.Fatal("a reminder was taken twice")
 		}
-		if due, _ = s.DueReminders(ctx, t0.Add(48*time.Hour)); len(due) != 1 || due[0].MessageID != "f1" {
+		if due, _ = s.DueReminders(ctx, t0, t0.Add(48*time.Hour)); len(due) != 1 || due[0].MessageID != "f1" {
 			t.Fatalf("due a day later %+v, want f1 only (a2 shares a1's reminder)", due)
+		}
+		send("g1", "p7000", store.ChannelSecure, store.StatusDelivered, t0.Add(-time.Hour)) // before the window: too old
+		if old, _ := s.DueReminders(ctx, t0, t0.Add(48*time.Hour)); len(old) != 1 || old[0].MessageID != "f1" {
+			t.Fatalf("due with an old message %+v, want f1 only", old)
 		}
 		// Staff are told once, a period after the reminder: StillUnopened takes now minus the period.
 		if told, _ := s.StillUnopened(ctx, cutoff.Add(-time.Minute)); len(told) != 0 {

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"strings"
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix/id"
 
@@ -26,7 +27,7 @@ func (s *stack) linkTexts(number string) (links, bodies []string) {
 // notice to staff under the message; still unopened a period after the reminder, staff are told
 // once; a message the patient opened brings no reminder. The test moves the messages' and
 // reminders' recorded times back instead of waiting (its clock), after pushing them forward
-// while it opens a link first.
+// while it opens a link first; a message more than two periods old is left alone.
 func TestPortalReminder(t *testing.T) {
 	s := startStack(t, stackOptions{Network: func(network map[string]any) {
 		localstack.SetPath(network, "1m", "portal", "remind_after")
@@ -67,8 +68,13 @@ func TestPortalReminder(t *testing.T) {
 	if err = waitUntil(ctx, "C's message read", func() bool { return readIn("C") }); err != nil {
 		t.Fatal(err)
 	}
-	for who := range rooms { // two minutes old: due
-		shift("careline_message", "created_at", "mx_room_id = $2 AND NOT from_patient", rooms[who].String(), -3600_000-120_000)
+	// 90 s old: due, and inside the window of messages still reminded (one to two periods old).
+	due := time.Now().Add(-90 * time.Second).UnixMilli()
+	for who := range rooms {
+		if _, err = db.ExecContext(ctx, `UPDATE careline_message SET created_at = $1 WHERE mx_room_id = $2 AND NOT from_patient`,
+			due, rooms[who].String()); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	for _, who := range []string{"A", "B"} {
