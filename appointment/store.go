@@ -80,7 +80,11 @@ func New(db *dbutil.Database, seal *atrest.Keyring, log zerolog.Logger) *Store {
 // Upgrade creates or migrates the tables.
 func (s *Store) Upgrade(ctx context.Context) error { return s.db.Upgrade(ctx) }
 
-func resourceContext(id string) string { return "appointment:" + id }
+// resourceContext names the patient as well as the appointment, so an appointment moved to
+// another patient's row does not open (nor remind them).
+func resourceContext(patientID, id string) string {
+	return atrest.Context("appointment", patientID, id)
+}
 
 func referenceContext(reference string) string { return "patient-reference:" + reference }
 
@@ -101,7 +105,7 @@ func (s *Store) Put(ctx context.Context, a *Appointment, offsets []time.Duration
 			return err
 		}
 		created = old == nil || !old.DeletedAt.IsZero()
-		sealed := s.seal.Seal(a.Resource, resourceContext(a.ID))
+		sealed := s.seal.Seal(a.Resource, resourceContext(a.PatientID, a.ID))
 		if created {
 			if old != nil {
 				if _, err = s.db.Exec(ctx, `DELETE FROM careline_appointment WHERE id=$1`, a.ID); err != nil {
@@ -249,7 +253,7 @@ func (s *Store) scan(row scannable) (*Appointment, error) {
 	a.Start, a.CreatedAt, a.UpdatedAt = time.UnixMilli(start), time.UnixMilli(created), time.UnixMilli(updated)
 	a.Answer, a.AnsweredVia = answer.String, via.String
 	a.AnsweredAt, a.DeletedAt = fromNull(answeredAt), fromNull(deletedAt)
-	if a.Resource, err = s.seal.Open(sealed, resourceContext(a.ID)); err != nil {
+	if a.Resource, err = s.seal.Open(sealed, resourceContext(a.PatientID, a.ID)); err != nil {
 		return nil, err
 	}
 	return &a, nil

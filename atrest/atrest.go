@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -118,6 +119,22 @@ func (kr *Keyring) Open(sealed []byte, context string) ([]byte, error) {
 		return nil, ErrCorrupt
 	}
 	return plaintext, nil
+}
+
+// Context names where a value is stored and who owns it, e.g. Context("message-body",
+// patientID, messageID): a value sealed for one owner's row does not open in another's, even
+// when a database writer moves it there. Each part is length-prefixed, so no choice of ids
+// makes two different lists read the same.
+func Context(purpose string, parts ...string) string {
+	var b strings.Builder
+	b.WriteString(purpose)
+	for _, p := range parts {
+		b.WriteString("|")
+		b.WriteString(strconv.Itoa(len(p)))
+		b.WriteString(":")
+		b.WriteString(p)
+	}
+	return b.String()
 }
 
 // SealString and OpenString are Seal and Open for text.

@@ -78,7 +78,11 @@ func New(db *dbutil.Database, seal *atrest.Keyring, log zerolog.Logger) *Store {
 // Upgrade creates or migrates the tables.
 func (s *Store) Upgrade(ctx context.Context) error { return s.db.Upgrade(ctx) }
 
-func payloadContext(id string) string { return "scheduled-send:" + id }
+// payloadContext names the patient as well as the send, so a send moved to another patient's
+// row does not open (and is not sent to them).
+func payloadContext(patientID, id string) string {
+	return atrest.Context("scheduled-send", patientID, id)
+}
 
 // idAlphabet leaves out characters read alike (0/o, 1/l/i) so staff can type an ID they see.
 const idAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -114,7 +118,7 @@ func (s *Store) Add(ctx context.Context, send *Send) error {
 		res, err := s.db.Exec(ctx, `
 			INSERT INTO careline_scheduled_send (id, login_id, patient_id, due_at, payload_sealed, purpose, ref, created_by, created_at, state)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
-			send.ID, send.LoginID, send.PatientID, send.Due.UnixMilli(), s.seal.Seal(payload, payloadContext(send.ID)),
+			send.ID, send.LoginID, send.PatientID, send.Due.UnixMilli(), s.seal.Seal(payload, payloadContext(send.PatientID, send.ID)),
 			send.Purpose, ref, send.CreatedBy, send.CreatedAt.UnixMilli(), Pending)
 		if err != nil {
 			return err
@@ -142,7 +146,7 @@ func (s *Store) scan(row dbutil.Scannable) (*Send, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := s.seal.Open(sealed, payloadContext(send.ID))
+	payload, err := s.seal.Open(sealed, payloadContext(send.PatientID, send.ID))
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/careline/careline/atrest"
 )
 
 // MediaRef is one MMS attachment named in a webhook.
@@ -41,7 +43,9 @@ type inboundPayload struct {
 	Media []MediaRef `json:"m,omitempty"`
 }
 
-func inboundContext(id string) string { return "inbound:" + id }
+// inboundContext names the patient as well as the message, so a waiting message moved to
+// another patient's row is not bridged into their room.
+func inboundContext(patientID, id string) string { return atrest.Context("inbound", patientID, id) }
 
 // SaveInbound durably records an SMS webhook before it is acknowledged, together with its
 // patient (created if new), in one transaction. It returns the patient and false when the
@@ -71,7 +75,7 @@ func (s *Store) insertInbound(ctx context.Context, in *Inbound, payload []byte) 
 		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
 		ON CONFLICT (message_id) DO NOTHING`,
-		in.MessageID, in.LoginID, in.PatientID, in.Channel, s.Seal.Seal(payload, inboundContext(in.MessageID)), in.State, now)
+		in.MessageID, in.LoginID, in.PatientID, in.Channel, s.Seal.Seal(payload, inboundContext(in.PatientID, in.MessageID)), in.State, now)
 	if err != nil {
 		return false, err
 	}
@@ -141,9 +145,9 @@ func (s *Store) scanInbound(row scannable) (*Inbound, error) {
 	if len(sealed) == 0 {
 		return &in, nil // bridged: the message's own record keeps what the portal needs
 	}
-	plain, err := s.Seal.Open(sealed, inboundContext(in.MessageID))
+	plain, err := s.Seal.Open(sealed, inboundContext(in.PatientID, in.MessageID))
 	if err != nil {
-		return nil, fmt.Errorf("opening incoming message %s: %w", in.MessageID, err)
+		return nil, fmt.Errorf("opening incoming message %s (patient %s): %w", in.MessageID, in.PatientID, err)
 	}
 	var p inboundPayload
 	if err = json.Unmarshal(plain, &p); err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix/id"
+
+	"github.com/careline/careline/atrest"
 )
 
 // Message is one message of a conversation.
@@ -42,14 +44,28 @@ type Attachment struct {
 	Data        []byte
 }
 
-func bodyContext(id string) string       { return "message-body:" + id }
-func attachmentContext(id string) string { return "attachment:" + id }
+// The sealing contexts name the owning patient and message, so a sealed value moved to another
+// patient's (or message's) row does not open there.
+func bodyContext(patientID, id string) string { return atrest.Context("message-body", patientID, id) }
+func attachmentContext(patientID, messageID, id string) string {
+	return atrest.Context("attachment", patientID, messageID, id)
+}
+func attachmentNameContext(patientID, messageID, id string) string {
+	return atrest.Context("attachment-name", patientID, messageID, id)
+}
 
-func attachmentNameContext(id string) string { return "attachment-name:" + id }
+func (s *Store) openFileName(patientID string, a *Attachment, sealed []byte) (err error) {
+	if a.FileName, err = s.Seal.OpenString(sealed, attachmentNameContext(patientID, a.MessageID, a.ID)); err != nil {
+		return fmt.Errorf("opening the name of attachment %s of message %s (patient %s): %w", a.ID, a.MessageID, patientID, err)
+	}
+	return nil
+}
 
-func (s *Store) openFileName(a *Attachment, sealed []byte) (err error) {
-	a.FileName, err = s.Seal.OpenString(sealed, attachmentNameContext(a.ID))
-	return err
+func (s *Store) openAttachment(patientID string, a *Attachment, sealed []byte) (err error) {
+	if a.Data, err = s.Seal.Open(sealed, attachmentContext(patientID, a.MessageID, a.ID)); err != nil {
+		return fmt.Errorf("opening attachment %s of message %s (patient %s): %w", a.ID, a.MessageID, patientID, err)
+	}
+	return nil
 }
 
 // SaveMessage records a message and its attachments; a message id seen before is left alone.
@@ -67,7 +83,7 @@ func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
 				twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			ON CONFLICT (id) DO NOTHING`,
-			m.ID, m.PatientID, m.FromPatient, m.Channel, m.SenderName, s.Seal.SealString(m.Body, bodyContext(m.ID)),
+			m.ID, m.PatientID, m.FromPatient, m.Channel, m.SenderName, s.Seal.SealString(m.Body, bodyContext(m.PatientID, m.ID)),
 			twilioSID, string(m.RoomID), string(m.EventID), string(m.MXSender), m.Status, m.CreatedAt.UnixMilli())
 		if err != nil {
 			return err
@@ -80,8 +96,8 @@ func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
 			_, err = s.DB.Exec(ctx, `
 				INSERT INTO careline_attachment (id, message_id, name_sealed, content_type, size, data_sealed)
 				VALUES ($1, $2, $3, $4, $5, $6)`,
-				a.ID, a.MessageID, s.Seal.SealString(a.FileName, attachmentNameContext(a.ID)), a.ContentType,
-				int64(len(a.Data)), s.Seal.Seal(a.Data, attachmentContext(a.ID)))
+				a.ID, a.MessageID, s.Seal.SealString(a.FileName, attachmentNameContext(m.PatientID, a.MessageID, a.ID)), a.ContentType,
+				int64(len(a.Data)), s.Seal.Seal(a.Data, attachmentContext(m.PatientID, a.MessageID, a.ID)))
 			if err != nil {
 				return err
 			}
@@ -253,7 +269,7 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 		if err := arows.Scan(&a.ID, &a.MessageID, &nameSealed, &a.ContentType, &a.Size); err != nil {
 			return nil, err
 		}
-		if err := s.openFileName(&a, nameSealed); err != nil {
+		if err := s.openFileName(patientID, &a, nameSealed); err != nil {
 			return nil, err
 		}
 		if m := byID[a.MessageID]; m != nil {
@@ -265,8 +281,8 @@ func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error
 
 // MessageAttachments returns a message's attachments with their data.
 func (s *Store) MessageAttachments(ctx context.Context, messageID string) ([]*Attachment, error) {
-	rows, err := s.DB.Query(ctx, `SELECT id, message_id, name_sealed, content_type, size, data_sealed
-		FROM careline_attachment WHERE message_id=$1 ORDER BY id`, messageID)
+	rows, err := s.DB.Query(ctx, `SELECT a.id, a.message_id, m.patient_id, a.name_sealed, a.content_type, a.size, a.data_sealed
+		FROM careline_attachment a JOIN careline_message m ON m.id = a.message_id WHERE a.message_id=$1 ORDER BY a.id`, messageID)
 	if err != nil {
 		return nil, fmt.Errorf("reading a message's attachments: %w", err)
 	}
@@ -274,14 +290,15 @@ func (s *Store) MessageAttachments(ctx context.Context, messageID string) ([]*At
 	var out []*Attachment
 	for rows.Next() {
 		var a Attachment
+		var patientID string
 		var sealed, nameSealed []byte
-		if err = rows.Scan(&a.ID, &a.MessageID, &nameSealed, &a.ContentType, &a.Size, &sealed); err != nil {
+		if err = rows.Scan(&a.ID, &a.MessageID, &patientID, &nameSealed, &a.ContentType, &a.Size, &sealed); err != nil {
 			return nil, err
 		}
-		if err = s.openFileName(&a, nameSealed); err != nil {
+		if err = s.openFileName(patientID, &a, nameSealed); err != nil {
 			return nil, err
 		}
-		if a.Data, err = s.Seal.Open(sealed, attachmentContext(a.ID)); err != nil {
+		if err = s.openAttachment(patientID, &a, sealed); err != nil {
 			return nil, err
 		}
 		out = append(out, &a)
@@ -302,11 +319,13 @@ func (s *Store) GetAttachment(ctx context.Context, patientID, attachmentID strin
 	} else if err != nil {
 		return nil, err
 	}
-	if err = s.openFileName(&a, nameSealed); err != nil {
+	if err = s.openFileName(patientID, &a, nameSealed); err != nil {
 		return nil, err
 	}
-	a.Data, err = s.Seal.Open(sealed, attachmentContext(a.ID))
-	return &a, err
+	if err = s.openAttachment(patientID, &a, sealed); err != nil {
+		return nil, err
+	}
+	return &a, nil
 }
 
 const messageColumns = `SELECT id, patient_id, from_patient, channel, sender_name, body_sealed, twilio_sid,
@@ -343,8 +362,8 @@ func (s *Store) scanMessage(row scannable) (*Message, error) {
 	m.ReadAt = millis(nullPtr(readAt))
 	m.WithdrawnAt = millis(nullPtr(withdrawnAt))
 	if sealed != nil {
-		if m.Body, err = s.Seal.OpenString(sealed, bodyContext(m.ID)); err != nil {
-			return nil, err
+		if m.Body, err = s.Seal.OpenString(sealed, bodyContext(m.PatientID, m.ID)); err != nil {
+			return nil, fmt.Errorf("opening the body of message %s (patient %s): %w", m.ID, m.PatientID, err)
 		}
 	}
 	m.Expired = sealed == nil && !withdrawnAt.Valid

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/careline/careline/atrest"
 )
 
 // Outgoing is one text waiting in (or gone through) the outbox.
@@ -33,7 +35,11 @@ type Outgoing struct {
 	PatientGone     bool // the patient's record was deleted
 }
 
-func outboxContext(seq int64) string { return "outbox:" + strconv.FormatInt(seq, 10) }
+// outboxContext names the text's patient and message (if any) as well as its row, so a sealed
+// text moved to another patient's row does not open there.
+func outboxContext(patientID, messageID string, seq int64) string {
+	return atrest.Context("outbox", patientID, messageID, strconv.FormatInt(seq, 10))
+}
 
 // Enqueue writes a text to the outbox. The body is sealed under the row's sequence number,
 // known only after the insert, so it is written in a second statement of the same transaction.
@@ -59,7 +65,7 @@ func (s *Store) Enqueue(ctx context.Context, o *Outgoing) error {
 			return err
 		}
 		_, err = s.DB.Exec(ctx, `UPDATE careline_outbox SET body_sealed=$2 WHERE seq=$1`,
-			o.Seq, s.Seal.SealString(o.Body, outboxContext(o.Seq)))
+			o.Seq, s.Seal.SealString(o.Body, outboxContext(o.PatientID, o.MessageID, o.Seq)))
 		return err
 	})
 }
@@ -265,8 +271,8 @@ func (s *Store) scanOutgoing(row scannable, extra ...any) (*Outgoing, error) {
 	}
 	o.MessageID, o.TwilioSID, o.LastError, o.ErrorCode = messageID.String, sid.String, lastErr.String, int(code.Int64)
 	o.NextAttemptAt, o.GiveUpAt, o.CreatedAt = time.UnixMilli(next), time.UnixMilli(giveUp), time.UnixMilli(created)
-	if o.Body, err = s.Seal.OpenString(sealed, outboxContext(o.Seq)); err != nil {
-		return nil, err
+	if o.Body, err = s.Seal.OpenString(sealed, outboxContext(o.PatientID, o.MessageID, o.Seq)); err != nil {
+		return nil, fmt.Errorf("opening outbox text %d (patient %s): %w", o.Seq, o.PatientID, err)
 	}
 	return &o, nil
 }
