@@ -22,6 +22,7 @@ import (
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/bridge"
 	"github.com/careline/careline/broadcast"
+	"github.com/careline/careline/floodgate"
 	"github.com/careline/careline/names"
 	"github.com/careline/careline/portalremind"
 	"github.com/careline/careline/schedule"
@@ -322,7 +323,7 @@ func TestEverySealedColumnIsListed(t *testing.T) {
 	openSealedData(t, db, kr)
 	// The other sections (the portal's tables hold keyed hashes, not sealed values).
 	log := zerolog.Nop()
-	for _, up := range []func(context.Context) error{teaminbox.New(db, log).Upgrade, throttle.New(db, log).Upgrade, portalremind.New(db, log).Upgrade,
+	for _, up := range []func(context.Context) error{teaminbox.New(db, log).Upgrade, throttle.New(db, log).Upgrade, portalremind.New(db, log).Upgrade, floodgate.New(db, log).Upgrade,
 		apitoken.New(db, []byte(testIdentityKey), log).Upgrade, webhookout.New(db, "", "", log).Upgrade} {
 		must(t, up(context.Background()))
 	}
