@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -102,44 +103,88 @@ func (l *Log) Upgrade(ctx context.Context) error {
 // a ctx that carries a transaction of the same database, the entry joins it, so it is kept
 // exactly when the audited change is.
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
-	if e.Actor == "" || e.Action == "" {
-		return Entry{}, errors.New("audit: actor and action are required")
+	entries := []Entry{e}
+	if err := l.AppendAll(ctx, entries); err != nil {
+		return Entry{}, err
 	}
-	for _, f := range [...]string{e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail} {
-		if len(f) > MaxFieldLen {
-			return Entry{}, fmt.Errorf("audit: a field of the %s entry is longer than %d bytes", e.Action, MaxFieldLen)
+	return entries[0], nil
+}
+
+// maxEntriesPerInsert keeps one INSERT of a batch well below the parameter limits of SQLite
+// (32,766) and PostgreSQL (65,535).
+const maxEntriesPerInsert = 500
+
+// AppendAll records entries in order, like Append for each, assigning their Seq, At, PrevHash
+// and Hash in place. The chain's head is locked, advanced and written once for all of them:
+// appends serialise on the head row, so one lock per batch instead of one per entry is what
+// lets many messages' entries share a commit.
+func (l *Log) AppendAll(ctx context.Context, entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	for i := range entries {
+		e := &entries[i]
+		if e.Actor == "" || e.Action == "" {
+			return errors.New("audit: actor and action are required")
+		}
+		for _, f := range [...]string{e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail} {
+			if len(f) > MaxFieldLen {
+				return fmt.Errorf("audit: a field of the %s entry is longer than %d bytes", e.Action, MaxFieldLen)
+			}
 		}
 	}
-	err := l.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+	return l.db.DoTxn(ctx, nil, func(ctx context.Context) error {
 		// Write before reading anything: the UPDATE takes the head row's lock on PostgreSQL and
 		// the write lock on SQLite (even in a deferred transaction), so no two writers, in
 		// this process or another, ever see the same head.
+		var last int64
 		var prev []byte
 		err := l.db.QueryRow(ctx, `
-			UPDATE careline_audit_head SET last_seq = last_seq + 1 WHERE id = 1
-			RETURNING last_seq, last_hash`).Scan(&e.Seq, &prev)
+			UPDATE careline_audit_head SET last_seq = last_seq + $1 WHERE id = 1
+			RETURNING last_seq, last_hash`, len(entries)).Scan(&last, &prev)
 		if err != nil {
 			return fmt.Errorf("audit: locking the head: %w", err)
 		}
 		// Taken under the lock, so entries written by one clock never go back in time.
-		e.At = l.now().UTC().Truncate(time.Millisecond)
-		e.PrevHash = append([]byte{}, prev...) // never nil: lib/pq would store nil as NULL
-		e.Hash = l.hash(&e)
-		_, err = l.db.Exec(ctx, `
-			INSERT INTO careline_audit (seq, at, actor, action, patient_id, channel, twilio_sid, detail, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			e.Seq, e.At.UnixMilli(), e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail, e.PrevHash, e.Hash)
-		if err != nil {
-			return fmt.Errorf("audit: inserting entry %d: %w", e.Seq, err)
+		at := l.now().UTC().Truncate(time.Millisecond)
+		first := last - int64(len(entries)) + 1
+		for i := range entries {
+			e := &entries[i]
+			e.Seq, e.At = first+int64(i), at
+			e.PrevHash = append([]byte{}, prev...) // never nil: lib/pq would store nil as NULL
+			e.Hash = l.hash(e)
+			prev = e.Hash
 		}
-		_, err = l.db.Exec(ctx, `UPDATE careline_audit_head SET last_hash = $1 WHERE id = 1`, e.Hash)
+		for chunk := range slices.Chunk(entries, maxEntriesPerInsert) {
+			query, params := insertEntries.Build([0]any{}, entryRows(chunk))
+			if _, err = l.db.Exec(ctx, query, params...); err != nil {
+				return fmt.Errorf("audit: inserting entries %d to %d: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
+			}
+		}
+		_, err = l.db.Exec(ctx, `UPDATE careline_audit_head SET last_hash = $1 WHERE id = 1`, prev)
 		return err
 	})
-	if err != nil {
-		return Entry{}, err
-	}
-	return e, nil
 }
+
+// entryRow is an entry as one row of a multi-row INSERT.
+type entryRow struct{ *Entry }
+
+func (r entryRow) GetMassInsertValues() [10]any {
+	e := r.Entry
+	return [10]any{e.Seq, e.At.UnixMilli(), e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail, e.PrevHash, e.Hash}
+}
+
+func entryRows(entries []Entry) []entryRow {
+	rows := make([]entryRow, len(entries))
+	for i := range entries {
+		rows[i] = entryRow{&entries[i]}
+	}
+	return rows
+}
+
+var insertEntries = dbutil.NewMassInsertBuilder[entryRow, [0]any](`
+	INSERT INTO careline_audit (seq, at, actor, action, patient_id, channel, twilio_sid, detail, prev_hash, hash)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)")
 
 // encode is the canonical form of an entry that the hash covers. Every variable-length field
 // is length-prefixed, so two different entries never encode alike ("ab"+"c" vs "a"+"bc").

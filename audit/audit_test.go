@@ -259,6 +259,14 @@ func TestConcurrentAppends(t *testing.T) {
 		errs := make(chan error, goroutines*each)
 		for g := range goroutines {
 			wg.Go(func() {
+				if g%4 == 3 { // batches of 5, interleaved with single appends
+					for range each / 5 {
+						if err := logs[g%2].AppendAll(context.Background(), make5("batch")); err != nil {
+							errs <- err
+						}
+					}
+					return
+				}
 				for range each {
 					if _, err := logs[g%2].Append(context.Background(), Entry{Actor: "system", Action: "login"}); err != nil {
 						errs <- err
@@ -285,5 +293,43 @@ func TestConcurrentAppends(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		uri := pgtest.NewDatabase(t, "careline_audit_test")
 		run(t, func() *dbutil.Database { return openURI(t, uri, "postgres") })
+	})
+}
+
+func make5(action string) []Entry {
+	entries := make([]Entry, 5)
+	for i := range entries {
+		entries[i] = Entry{Actor: "system", Action: action, Detail: fmt.Sprintf("n=%d", i)}
+	}
+	return entries
+}
+
+// AppendAll numbers and chains a batch in order after what came before, in one head update,
+// and a batch with one bad entry writes none of them.
+func TestAppendAll(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *dbutil.Database) {
+		l := newLog(t, db)
+		ctx := context.Background()
+		fill(t, l, 2)
+		batch := make5("message.received")
+		if err := l.AppendAll(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range batch {
+			if e.Seq != int64(3+i) || len(e.Hash) == 0 || (i > 0 && !bytes.Equal(e.PrevHash, batch[i-1].Hash)) {
+				t.Fatalf("entry %d: seq %d, prev %x, previous hash %x", i, e.Seq, e.PrevHash, batch[max(i-1, 0)].Hash)
+			}
+		}
+		if e, err := l.Append(ctx, Entry{Actor: "system", Action: "login"}); err != nil || e.Seq != 8 || !bytes.Equal(e.PrevHash, batch[4].Hash) {
+			t.Fatalf("the entry after the batch: %+v, %v", e, err)
+		}
+		bad := make5("message.received")
+		bad[3].Detail = strings.Repeat("x", MaxFieldLen+1)
+		if err := l.AppendAll(ctx, bad); err == nil {
+			t.Fatal("a batch with an oversized field was accepted")
+		}
+		if r := verify(t, l); !r.Intact() || r.Entries != 8 || r.LastSeq != 8 {
+			t.Fatalf("report: %+v", r)
+		}
 	})
 }

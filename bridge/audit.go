@@ -31,3 +31,12 @@ func (c *Connector) auditIn(ctx context.Context, e audit.Entry) error {
 	_, err := c.Audit.Append(ctx, e)
 	return err
 }
+
+// auditAllIn appends entries, in order, in the caller's transaction (see auditIn), holding the
+// audit chain's head once for all of them.
+func (c *Connector) auditAllIn(ctx context.Context, entries []audit.Entry) error {
+	if c.Audit == nil {
+		return nil
+	}
+	return c.Audit.AppendAll(ctx, entries)
+}

@@ -22,22 +22,61 @@ import (
 	"github.com/careline/careline/twilioapi"
 )
 
-// deliverInbound brings one stored patient message into its room, exactly once: bridgev2
-// drops a message id it already bridged, and the inbox keeps the message until this succeeds
-// or the retry period ends, when staff are told.
-func (c *Connector) deliverInbound(ctx context.Context, item *inboxItem) {
-	in := item.in
-	log := zerolog.Ctx(ctx).With().Str("message_id", in.MessageID).Str("patient_id", in.PatientID).
+// inboundJob is one patient message on its way through the inbox: what the worker learned
+// about it, carried on to the steps after the room.
+type inboundJob struct {
+	*inboxItem
+	log         zerolog.Logger
+	msg         *store.Message
+	attachments []*store.Attachment
+	fetched     []store.MediaRef // MMS media fetched from Twilio, deleted there once in the room
+	portal      *bridgev2.Portal
+	inRoom      bool // found in the room already: an earlier attempt got it there before a restart
+}
+
+func inboundLog(ctx context.Context, in *store.Inbound) zerolog.Logger {
+	return zerolog.Ctx(ctx).With().Str("message_id", in.MessageID).Str("patient_id", in.PatientID).
 		Str("channel", string(in.Channel)).Logger()
-	ctx = log.WithContext(ctx)
-	err := c.bridgeInbound(ctx, item)
-	if err == nil {
-		log.Debug().Msg("Incoming message bridged")
-		return
+}
+
+// deliverInbound brings stored patient messages of one inbox shard into their rooms, in
+// order, exactly once: bridgev2 drops a message id it already bridged, a restart checks the
+// room for messages marked as being sent, and the inbox keeps each message until it is in its
+// room or the retry period ends, when staff are told. The batch shares its commits: one
+// before the messages go to bridgev2, and (in the inbox's finisher) one after.
+func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
+	jobs := make([]*inboundJob, 0, len(items))
+	for _, item := range items {
+		job, err := c.prepareInbound(ctx, item)
+		if err != nil {
+			c.inboundFailed(inboundLog(ctx, item.in).WithContext(ctx), item, err)
+			continue
+		}
+		jobs = append(jobs, job)
 	}
+	for _, job := range c.markSending(ctx, jobs) {
+		jobCtx := job.log.WithContext(ctx)
+		if !job.inRoom {
+			if err := c.queuePatientMessage(jobCtx, job.client, job.portal, job.msg, job.attachments); err != nil {
+				c.inboundFailed(jobCtx, job.inboxItem, err)
+				continue
+			}
+			job.log.Debug().Msg("Incoming message bridged")
+		}
+		c.afterRoom(jobCtx, job)
+		c.inbox.finish(job)
+	}
+}
+
+// inboundFailed schedules another attempt of a message that did not reach its room, or gives
+// up on it.
+func (c *Connector) inboundFailed(ctx context.Context, item *inboxItem, err error) {
+	defer c.inbox.done(item)
 	if ctx.Err() != nil {
 		return // stopping: the message stays stored for the next start
 	}
+	in := item.in
+	log := zerolog.Ctx(ctx)
 	if c.holdIfFlooded(ctx, in, err) {
 		return
 	}
@@ -107,102 +146,114 @@ func smsSID(in *store.Inbound) string {
 	return ""
 }
 
-// bridgeInbound puts the message in the room, then runs what follows it: keywords, the audit
-// entry, deleting media at Twilio. Each of those is idempotent and runs on a retry too, even
-// when the message turns out to be in the room already.
-func (c *Connector) bridgeInbound(ctx context.Context, item *inboxItem) error {
+// prepareInbound gathers what a message needs on its way into the room: its login's client,
+// its patient, the message itself (an SMS's media fetched from Twilio) and its room; after a
+// restart it checks whether an earlier attempt got the message there already.
+func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inboundJob, error) {
 	in := item.in
-	client := item.client
-	if client == nil {
-		if client = c.clientForLogin(ctx, networkid.UserLoginID(in.LoginID)); client == nil {
-			return errors.New("the clinic login this message arrived through is not connected")
+	job := &inboundJob{inboxItem: item, log: inboundLog(ctx, in)}
+	ctx = job.log.WithContext(ctx)
+	if job.client == nil {
+		if job.client = c.clientForLogin(ctx, networkid.UserLoginID(in.LoginID)); job.client == nil {
+			return nil, errors.New("the clinic login this message arrived through is not connected")
 		}
 	}
-	patient := item.patient
-	if patient == nil {
-		var err error
-		if patient, err = c.Store.GetPatient(ctx, in.PatientID); err != nil {
-			return err
+	if job.patient == nil {
+		patient, err := c.Store.GetPatient(ctx, in.PatientID)
+		if err != nil {
+			return nil, err
 		} else if patient == nil {
-			return &permanentError{errors.New("the patient's record was deleted")}
+			return nil, &permanentError{errors.New("the patient's record was deleted")}
 		}
+		job.patient = patient
 	}
-	if err := c.admitNewPatient(ctx, client, in); err != nil {
-		return err
+	if err := c.admitNewPatient(ctx, job.client, in); err != nil {
+		return nil, err
 	}
-	var (
-		msg         *store.Message
-		attachments []*store.Attachment
-		fetched     []store.MediaRef
-		err         error
-	)
+	var err error
 	switch in.Channel {
 	case store.ChannelSMS:
 		var missing []int
-		attachments, fetched, missing, err = client.fetchMedia(ctx, in)
-		if err != nil {
-			return err
+		if job.attachments, job.fetched, missing, err = job.client.fetchMedia(ctx, in); err != nil {
+			return nil, err
 		}
-		msg = &store.Message{
+		job.msg = &store.Message{
 			ID: in.MessageID, PatientID: in.PatientID, FromPatient: true, Channel: store.ChannelSMS,
 			Body: in.Body + missingMediaNote(missing), TwilioSID: in.MessageID, Status: store.StatusPending,
-			CreatedAt: in.ReceivedAt, Attachments: attachments,
+			CreatedAt: in.ReceivedAt, Attachments: job.attachments,
 		}
 	case store.ChannelPortal:
-		if msg, err = c.Store.GetMessage(ctx, in.MessageID); err != nil {
-			return err
-		} else if msg == nil {
-			return &permanentError{errors.New("the portal message was deleted")}
+		if job.msg, err = c.Store.GetMessage(ctx, in.MessageID); err != nil {
+			return nil, err
+		} else if job.msg == nil {
+			return nil, &permanentError{errors.New("the portal message was deleted")}
 		}
-		if attachments, err = c.Store.MessageAttachments(ctx, msg.ID); err != nil {
-			return err
+		if job.attachments, err = c.Store.MessageAttachments(ctx, job.msg.ID); err != nil {
+			return nil, err
 		}
 	default:
-		return &permanentError{fmt.Errorf("unknown channel %q", in.Channel)}
+		return nil, &permanentError{fmt.Errorf("unknown channel %q", in.Channel)}
 	}
-	portal, err := c.Bridge.GetPortalByKey(ctx, portalKey(client.login.ID, msg.PatientID))
-	if err != nil {
-		return err
+	if job.portal, err = c.Bridge.GetPortalByKey(ctx, portalKey(job.client.login.ID, job.msg.PatientID)); err != nil {
+		return nil, err
 	}
-	inRoom := false
 	if in.WasSending {
 		// An earlier attempt may have put the message in the room just before a crash.
-		if inRoom, err = c.alreadyInRoom(ctx, client, portal, msg.ID); err != nil {
-			return err
+		if job.inRoom, err = c.alreadyInRoom(ctx, job.client, job.portal, job.msg.ID); err != nil {
+			return nil, err
+		}
+		if job.inRoom {
+			job.log.Info().Msg("Message was already in its room before a restart; not sending it again")
 		}
 	}
-	if inRoom {
-		zerolog.Ctx(ctx).Info().Msg("Message was already in its room before a restart; not sending it again")
-	} else {
-		// One commit: the message (an SMS is first recorded here) and the mark that it is
-		// being handed to bridgev2, which a restart must check before sending again.
-		err = c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-			if in.Channel == store.ChannelSMS {
-				if err := c.Store.SaveMessage(ctx, msg); err != nil {
-					return err
-				}
-			}
-			return c.Store.MarkInboundSending(ctx, in.MessageID)
-		})
-		if err != nil {
-			return err
-		}
-		if err = c.queuePatientMessage(ctx, client, portal, msg, attachments); err != nil {
-			return err
-		}
-	}
-	return c.finishInbound(ctx, client, patient, portal, in, msg, len(attachments), fetched)
+	return job, nil
 }
 
-// finishInbound runs what follows a patient's message into its room: deleting its media at
-// Twilio, the workflows it starts, its keyword and audit entry, and closing the inbox row. It
-// runs on every attempt, also when a restart found the message in the room already, and each
-// step acts once however often it runs.
-func (c *Connector) finishInbound(ctx context.Context, client *Client, patient *store.Patient, portal *bridgev2.Portal,
-	in *store.Inbound, msg *store.Message, attachments int, fetched []store.MediaRef) error {
+// markSending records, in one commit for the batch, each SMS's message and the mark that the
+// messages are being handed to bridgev2, which a restart must check before sending again. It
+// returns the jobs that may go on.
+func (c *Connector) markSending(ctx context.Context, jobs []*inboundJob) []*inboundJob {
+	mark := func(jobs []*inboundJob) error {
+		return c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+			var ids []string
+			for _, job := range jobs {
+				if job.inRoom {
+					continue
+				}
+				if job.in.Channel == store.ChannelSMS {
+					if err := c.Store.SaveMessage(ctx, job.msg); err != nil {
+						return err
+					}
+				}
+				ids = append(ids, job.in.MessageID)
+			}
+			return c.Store.MarkInboundSending(ctx, ids...)
+		})
+	}
+	if len(jobs) == 0 || mark(jobs) == nil {
+		return jobs
+	}
+	// One message's failure must not hold back the others: each on its own.
+	kept := jobs[:0]
+	for _, job := range jobs {
+		if err := mark([]*inboundJob{job}); err != nil {
+			c.inboundFailed(job.log.WithContext(ctx), job.inboxItem, err)
+			continue
+		}
+		kept = append(kept, job)
+	}
+	return kept
+}
+
+// afterRoom runs what follows a patient's message into its room outside the inbox's commit:
+// deleting its media at Twilio and the workflows it starts. It runs on every attempt, also
+// when a restart found the message in the room already, and each step acts once however
+// often it runs.
+func (c *Connector) afterRoom(ctx context.Context, job *inboundJob) {
+	in, client := job.in, job.client
 	// Twilio keeps media until deleted; careline has its own sealed copy now. Deleted before
 	// the inbox row is closed: a retry finds them gone (404) and does not wait for them.
-	for _, ref := range fetched {
+	for _, ref := range job.fetched {
 		if err := client.twilio.DeleteMedia(in.MessageID, ref.URL); err != nil && !mediaGone(err) {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not delete media from Twilio; it stays in the Twilio console")
 		}
@@ -210,41 +261,74 @@ func (c *Connector) finishInbound(ctx context.Context, client *Client, patient *
 	// A reply of exactly 1 or 2 answers the newest appointment reminder awaiting one; an
 	// answer gets no after-hours reply (SPEC: appointment replies). Keywords start neither.
 	// Both act at most once however often this runs (throttled, or answered already).
-	if in.Channel == store.ChannelSMS && !c.answerReminder(ctx, msg.PatientID, in.Body, string(store.ChannelSMS)) {
-		// Audited before message.received, so the trail orders them.
-		c.afterPatientText(ctx, client, msg.PatientID, in.Body)
+	if in.Channel == store.ChannelSMS && !c.answerReminder(ctx, job.msg.PatientID, in.Body, string(store.ChannelSMS)) {
+		// Before the finisher's message.received, so the trail orders them.
+		c.afterPatientText(ctx, client, job.msg.PatientID, in.Body)
 	}
 	if in.Channel == store.ChannelPortal {
-		c.patientWrote(ctx, client, msg.PatientID) // a portal post is never a keyword nor an appointment answer
+		c.patientWrote(ctx, client, job.msg.PatientID) // a portal post is never a keyword nor an appointment answer
 	}
-	// One commit for what follows the message into the room: its keyword, its audit entry
-	// and closing the inbox row. Each runs on a retry too, even when the message turned out
-	// to be in the room already, and acts only once.
-	var notice string
-	var queued bool
-	err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		notice, queued = "", false
-		if in.Channel == store.ChannelSMS {
-			var err error
-			if notice, queued, err = client.applyKeyword(ctx, patient, msg.ID, in.Body); err != nil {
-				return err
+}
+
+// finishAll closes the inbox rows of messages now in their rooms, in one commit for all of
+// them; if that fails, each on its own, so one message's failure holds back no other.
+func (c *Connector) finishAll(ctx context.Context, jobs []*inboundJob) {
+	err := c.finishInbound(ctx, jobs...)
+	if err != nil && len(jobs) > 1 {
+		for _, job := range jobs {
+			if err := c.finishInbound(ctx, job); err != nil {
+				c.inboundFailed(job.log.WithContext(ctx), job.inboxItem, err)
 			}
 		}
-		err := c.auditIn(ctx, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
-			Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", attachments)})
-		if err != nil {
+		return
+	}
+	if err != nil {
+		c.inboundFailed(jobs[0].log.WithContext(ctx), jobs[0].inboxItem, err)
+	}
+}
+
+// finishInbound records, in ONE commit for all the jobs, what follows each message into its
+// room: its keyword (STOP/START/HELP), its audit entry (the audit chain's head taken once for
+// the batch) and closing its inbox row. Each runs on a retry too, even when the message
+// turned out to be in the room already, and acts only once.
+func (c *Connector) finishInbound(ctx context.Context, jobs ...*inboundJob) error {
+	notices := make([]string, len(jobs))
+	queued := make([]bool, len(jobs))
+	err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		var entries []audit.Entry
+		ids := make([]string, len(jobs))
+		for i, job := range jobs {
+			in, msg := job.in, job.msg
+			notices[i], queued[i], ids[i] = "", false, in.MessageID
+			if in.Channel == store.ChannelSMS && classifyKeyword(in.Body) != store.KeywordNone {
+				// A keyword writes its own entry (optout, optin): the ones before it go first.
+				if err := c.auditAllIn(ctx, entries); err != nil {
+					return err
+				}
+				entries = entries[:0]
+				var err error
+				if notices[i], queued[i], err = job.client.applyKeyword(job.log.WithContext(ctx), job.patient, msg.ID, in.Body); err != nil {
+					return err
+				}
+			}
+			entries = append(entries, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
+				Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(job.attachments))})
+		}
+		if err := c.auditAllIn(ctx, entries); err != nil {
 			return err
 		}
-		return c.Store.MarkInboundBridged(ctx, in.MessageID)
+		return c.Store.MarkInboundBridged(ctx, ids...)
 	})
 	if err != nil {
 		return err
 	}
-	if queued {
-		client.wakeSender()
-	}
-	if notice != "" && portal.MXID != "" {
-		c.sendNotice(ctx, portal, notice, "")
+	for i, job := range jobs {
+		if queued[i] {
+			job.client.wakeSender()
+		}
+		if notices[i] != "" && job.portal.MXID != "" {
+			c.sendNotice(job.log.WithContext(ctx), job.portal, notices[i], "")
+		}
 	}
 	return nil
 }

@@ -3,11 +3,13 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -105,6 +107,19 @@ func (f *inboundFixture) receive(t *testing.T, body string, media ...twiliofake.
 	return in, patient
 }
 
+// finish runs what follows a message into its room, as the inbox does after bridgev2 took it.
+func (f *inboundFixture) finish(ctx context.Context, patient *store.Patient, room *bridgev2.Portal, in *store.Inbound,
+	msg *store.Message, attachments int, fetched []store.MediaRef) error {
+	job := f.job(patient, room, in, msg)
+	job.attachments, job.fetched = make([]*store.Attachment, attachments), fetched
+	f.c.afterRoom(ctx, job)
+	return f.c.finishInbound(ctx, job)
+}
+
+func (f *inboundFixture) job(patient *store.Patient, room *bridgev2.Portal, in *store.Inbound, msg *store.Message) *inboundJob {
+	return &inboundJob{inboxItem: &inboxItem{in: in, patient: patient, client: f.client}, log: zerolog.Nop(), msg: msg, portal: room}
+}
+
 func auditActions(t *testing.T, trail *audit.Log) map[string]int {
 	t.Helper()
 	var buf bytes.Buffer
@@ -140,7 +155,7 @@ func TestRecoveredMessageStillRunsItsSteps(t *testing.T) {
 	}
 	room := &bridgev2.Portal{Portal: &database.Portal{}} // no Matrix room: notices are skipped
 	for attempt := 1; attempt <= 2; attempt++ {
-		if err := f.c.finishInbound(ctx, f.client, patient, room, in, msg, 1, in.Media); err != nil {
+		if err := f.finish(ctx, patient, room, in, msg, 1, in.Media); err != nil {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
 	}
@@ -220,7 +235,7 @@ func TestReplayedStopAfterPurgeChangesNothing(t *testing.T) {
 		if err := f.store.SaveMessage(ctx, msg); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.c.finishInbound(ctx, f.client, patient, room, in, msg, 0, nil); err != nil {
+		if err := f.finish(ctx, patient, room, in, msg, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -239,7 +254,7 @@ func TestReplayedStopAfterPurgeChangesNothing(t *testing.T) {
 	if err != nil || !isNew {
 		t.Fatalf("after the purge the inbox should take the replay as new: %v %v", isNew, err)
 	}
-	if err := f.c.finishInbound(ctx, f.client, patient, room, &replay, &store.Message{ID: replay.MessageID, PatientID: "p1",
+	if err := f.finish(ctx, patient, room, &replay, &store.Message{ID: replay.MessageID, PatientID: "p1",
 		Channel: store.ChannelSMS, TwilioSID: replay.MessageID}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -248,5 +263,57 @@ func TestReplayedStopAfterPurgeChangesNothing(t *testing.T) {
 	}
 	if got := auditActions(t, f.c.Audit); got["optout"] != 1 || got["optin"] != 1 {
 		t.Fatalf("audit entries %v, want one optout and one optin", got)
+	}
+}
+
+// TestFinishingABatch: messages closed in one commit keep their order in the audit trail, a
+// STOP among them is applied between the messages around it, and every row is closed.
+func TestFinishingABatch(t *testing.T) {
+	f := newInboundFixture(t)
+	ctx := context.Background()
+	room := &bridgev2.Portal{Portal: &database.Portal{}}
+	var jobs []*inboundJob
+	for _, body := range []string{"first", "STOP", "third"} {
+		in, patient := f.receive(t, body)
+		msg := &store.Message{ID: in.MessageID, PatientID: "p1", FromPatient: true, Channel: store.ChannelSMS, Body: in.Body,
+			TwilioSID: in.MessageID, Status: store.StatusPending}
+		if err := f.store.SaveMessage(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, f.job(patient, room, in, msg))
+	}
+	if err := f.c.finishInbound(ctx, jobs...); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := f.c.Audit.Export(ctx, &buf, time.Time{}, time.Time{}, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, row := range rows[1:] { // columns: seq, at, actor, action, patient_id, channel, twilio_sid, …
+		trail = append(trail, row[3]+" "+row[6])
+	}
+	want := []string{"message.received " + jobs[0].in.MessageID, "optout ", "message.received " + jobs[1].in.MessageID,
+		"message.received " + jobs[2].in.MessageID}
+	if !slices.Equal(trail, want) {
+		t.Fatalf("audit trail\n%q\nwant\n%q", trail, want)
+	}
+	if r, err := f.c.Audit.Verify(ctx); err != nil || !r.Intact() {
+		t.Fatalf("chain: %+v, %v", r, err)
+	}
+	for _, job := range jobs {
+		if row, _ := f.store.GetInbound(ctx, job.in.MessageID); row.State != store.InboundBridged {
+			t.Errorf("inbox row %s, want bridged", row.State)
+		}
+		if m, _ := f.store.GetMessage(ctx, job.in.MessageID); m.Status != store.StatusReceived {
+			t.Errorf("message %s, want received", m.Status)
+		}
+	}
+	if p, _ := f.store.GetPatient(ctx, "p1"); p.OptedOutAt.IsZero() {
+		t.Error("STOP was not applied")
 	}
 }

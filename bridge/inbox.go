@@ -16,6 +16,12 @@ const (
 	inboxShards      = 8
 	inboxShardBuffer = 1024
 	inboxSweepEvery  = 2 * time.Second
+	// inboxBatch is how many waiting messages a shard takes at once, to share one commit
+	// before they go to bridgev2. Small: after a crash each message marked as being sent
+	// costs a look at its room.
+	inboxBatch = 16
+	// inboxFinishBatch is how many messages now in their rooms the finisher closes per commit.
+	inboxFinishBatch = 256
 	// inboxMaxBackoff caps the wait between attempts of a message that cannot reach its room.
 	// 30 s: after an outage of the homeserver, messages should not wait long once it is back.
 	inboxMaxBackoff = 30 * time.Second
@@ -31,16 +37,20 @@ type inboxItem struct {
 
 // inbox moves stored patient messages (SMS webhooks and portal posts) into their rooms.
 // Messages of one patient go through one shard, so they arrive in order; different patients
-// proceed in parallel. A periodic sweep picks up whatever a crash, an outage or a full queue
+// proceed in parallel. One finisher closes the messages of all shards once they are in their
+// rooms, many per commit: the audit chain's head is one row, so its entries are appended in
+// batches rather than each message waiting for it in turn. A periodic sweep picks up whatever a crash, an outage or a full queue
 // left behind, and retries failures with backoff until network.twilio.give_up_after.
 type inbox struct {
-	c        *Connector
-	shards   []chan *inboxItem
-	inFlight sync.Map // message id → struct{}
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	stopOnce sync.Once
+	c         *Connector
+	shards    []chan *inboxItem
+	finishing chan *inboundJob
+	inFlight  sync.Map // message id → struct{}, until its row is closed or its retry scheduled
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // shard workers and the sweep
+	finished  chan struct{}  // closed when the finisher is done
+	stopOnce  sync.Once
 }
 
 func newInbox(c *Connector) *inbox {
@@ -48,10 +58,11 @@ func newInbox(c *Connector) *inbox {
 	// Not the bridge's background context: bridgev2 cancels that only after the Matrix side
 	// stopped, and the inbox must stop (and finish what it holds) before then.
 	ctx, cancel := context.WithCancel(log.WithContext(context.WithoutCancel(c.Bridge.BackgroundCtx)))
-	ib := &inbox{c: c, ctx: ctx, cancel: cancel}
+	ib := &inbox{c: c, ctx: ctx, cancel: cancel, finishing: make(chan *inboundJob, inboxShards*inboxBatch), finished: make(chan struct{})}
 	for range inboxShards {
 		ib.shards = append(ib.shards, make(chan *inboxItem, inboxShardBuffer))
 	}
+	go ib.finisher() // here, not in start: stop waits for it even if start never ran
 	return ib
 }
 
@@ -69,7 +80,14 @@ func (ib *inbox) stop() {
 	ib.stopOnce.Do(func() {
 		ib.cancel()
 		ib.wg.Wait()
+		close(ib.finishing)
+		<-ib.finished
 	})
+}
+
+// done forgets a message's turn, once its row is closed or its next attempt scheduled.
+func (ib *inbox) done(item *inboxItem) {
+	ib.inFlight.Delete(item.in.MessageID)
 }
 
 // enqueue hands a stored message to its patient's shard, unless it is already being handled.
@@ -94,8 +112,44 @@ func (ib *inbox) work(shard chan *inboxItem) {
 		case <-ib.ctx.Done():
 			return
 		case item := <-shard:
-			ib.c.deliverInbound(ib.ctx, item)
-			ib.inFlight.Delete(item.in.MessageID)
+			// Whatever else already waits shares the commits of this one.
+			batch := []*inboxItem{item}
+			for len(batch) < inboxBatch && len(shard) > 0 {
+				batch = append(batch, <-shard)
+			}
+			ib.c.deliverInbound(ib.ctx, batch)
+		}
+	}
+}
+
+// finish hands a message now in its room to the finisher. While stopping it is left for
+// the next start, which finds it in the room and finishes it then.
+func (ib *inbox) finish(job *inboundJob) {
+	select {
+	case ib.finishing <- job:
+	case <-ib.ctx.Done():
+		ib.done(job.inboxItem)
+	}
+}
+
+// finisher closes the rows of messages now in their rooms, as many per commit as have
+// arrived meanwhile. It outlives the shards' context: what they handed over is finished
+// also while stopping.
+func (ib *inbox) finisher() {
+	defer close(ib.finished)
+	ctx := context.WithoutCancel(ib.ctx)
+	for job := range ib.finishing {
+		jobs := []*inboundJob{job}
+		for len(jobs) < inboxFinishBatch && len(ib.finishing) > 0 {
+			next, ok := <-ib.finishing
+			if !ok {
+				break
+			}
+			jobs = append(jobs, next)
+		}
+		ib.c.finishAll(ctx, jobs)
+		for _, job := range jobs {
+			ib.done(job.inboxItem)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/careline/careline/atrest"
@@ -157,30 +159,58 @@ func (s *Store) scanInbound(row scannable) (*Inbound, error) {
 	return &in, nil
 }
 
-// MarkInboundSending records that the message is about to be handed to bridgev2.
-func (s *Store) MarkInboundSending(ctx context.Context, messageID string) error {
-	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET sending_at=$2 WHERE message_id=$1`, messageID, s.nowMilli())
+// MarkInboundSending records that the messages are about to be handed to bridgev2: a restart
+// must check the room before sending them again.
+func (s *Store) MarkInboundSending(ctx context.Context, messageIDs ...string) error {
+	if len(messageIDs) == 0 {
+		return nil
+	}
+	in, args := inList(2, messageIDs)
+	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET sending_at=$1 WHERE message_id IN `+in, append([]any{s.nowMilli()}, args...)...)
 	if err != nil {
-		return fmt.Errorf("marking an incoming message as sending: %w", err)
+		return fmt.Errorf("marking incoming messages as sending: %w", err)
 	}
 	return nil
 }
 
-// MarkInboundBridged records that the message is in its room, and marks its message
-// received. The sealed payload is dropped: the message's own record keeps what the portal needs.
-func (s *Store) MarkInboundBridged(ctx context.Context, messageID string) error {
+// MarkInboundBridged records that the messages are in their rooms, and marks their messages
+// received. The sealed payloads are dropped: each message's own record keeps what the portal
+// needs.
+func (s *Store) MarkInboundBridged(ctx context.Context, messageIDs ...string) error {
+	if len(messageIDs) == 0 {
+		return nil
+	}
+	in, args := inList(3, messageIDs)
 	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET state='bridged', bridged_at=$2, payload_sealed=$3, last_error=NULL
-			WHERE message_id=$1`, messageID, s.nowMilli(), []byte{})
+		_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET state='bridged', bridged_at=$1, payload_sealed=$2, last_error=NULL
+			WHERE message_id IN `+in, append([]any{s.nowMilli(), []byte{}}, args...)...)
 		if err == nil {
-			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='received' WHERE id=$1 AND status='pending'`, messageID)
+			in, args := inList(1, messageIDs)
+			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='received' WHERE status='pending' AND id IN `+in, args...)
 		}
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("marking an incoming message bridged: %w", err)
+		return fmt.Errorf("marking incoming messages bridged: %w", err)
 	}
 	return nil
+}
+
+// inList is "($first, $first+1, …)" for the values, and the values as arguments.
+func inList(first int, values []string) (string, []any) {
+	var b strings.Builder
+	args := make([]any, len(values))
+	b.WriteByte('(')
+	for i, v := range values {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+		args[i] = v
+	}
+	b.WriteByte(')')
+	return b.String(), args
 }
 
 // RetryInbound counts a failed attempt and schedules the next; errText must not contain
