@@ -63,6 +63,7 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 			}
 			job.log.Debug().Msg("Incoming message bridged")
 		}
+		job.settled()
 		c.afterRoom(jobCtx, job)
 		c.inbox.finish(job)
 	}
@@ -197,8 +198,18 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 	if job.portal, err = c.Bridge.GetPortalByKey(ctx, portalKey(job.client.login.ID, job.msg.PatientID)); err != nil {
 		return nil, err
 	}
-	if in.WasSending {
-		// An earlier attempt may have put the message in the room just before a crash.
+	if !in.SendingAt.IsZero() {
+		// An earlier attempt may have put the message in the room just before a crash. The
+		// homeserver may still be working on that attempt's request: let it settle first,
+		// or the room would not show the event yet and the message would go twice.
+		if wait := time.Until(in.SendingAt.Add(inboxSettle)); wait > 0 {
+			job.log.Info().Dur("wait", wait).Msg("Letting an interrupted send settle before checking the room")
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		if job.inRoom, err = c.alreadyInRoom(ctx, job.client, job.portal, job.msg.ID); err != nil {
 			return nil, err
 		}

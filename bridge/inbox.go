@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,6 +23,16 @@ const (
 	inboxBatch = 16
 	// inboxFinishBatch is how many messages now in their rooms the finisher closes per commit.
 	inboxFinishBatch = 256
+	// inboxAckWait bounds how long a webhook's answer waits for its message to reach the
+	// room (see inboxItem.inRoom).
+	inboxAckWait = time.Second
+	// inboxSettle is how long after an interrupted attempt to send a message (a crash, a
+	// timeout) careline waits before looking for it in the room: the homeserver may still
+	// be storing that request's event. Measured: Dendrite under load answered sends 3 s late.
+	inboxSettle = 15 * time.Second
+	// inboxAckWaitAbove is how many messages the inbox may hold before webhooks wait: below
+	// it answers go out at once and messages still share commits.
+	inboxAckWaitAbove = 16
 	// inboxMaxBackoff caps the wait between attempts of a message that cannot reach its room.
 	// 30 s: after an outage of the homeserver, messages should not wait long once it is back.
 	inboxMaxBackoff = 30 * time.Second
@@ -33,6 +44,40 @@ type inboxItem struct {
 	in      *store.Inbound
 	patient *store.Patient
 	client  *Client
+	// inRoom, when set, is closed once the message is in its room or this attempt failed. A
+	// webhook waits for it (at most inboxAckWait) before answering: the durable write is what
+	// makes answering safe, the wait is backpressure, so a sender at careline's limit is
+	// slowed down instead of a backlog, and with it every message's wait, growing.
+	inRoom    chan struct{}
+	inRoomSet sync.Once
+}
+
+// newWaitedItem is an item whose sender waits for it to reach its room (waitInRoom).
+func newWaitedItem(in *store.Inbound, patient *store.Patient, client *Client) *inboxItem {
+	return &inboxItem{in: in, patient: patient, client: client, inRoom: make(chan struct{})}
+}
+
+// settled ends the sender's wait, if any.
+func (item *inboxItem) settled() {
+	if item.inRoom != nil {
+		item.inRoomSet.Do(func() { close(item.inRoom) })
+	}
+}
+
+// waitInRoom waits until the message is in its room, its attempt failed, the inbox stops,
+// ctx ends or inboxAckWait passed, whichever is first.
+func (ib *inbox) waitInRoom(ctx context.Context, item *inboxItem) {
+	if ib.held.Load() <= inboxAckWaitAbove {
+		return
+	}
+	timer := time.NewTimer(inboxAckWait)
+	defer timer.Stop()
+	select {
+	case <-item.inRoom:
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-ib.ctx.Done():
+	}
 }
 
 // inbox moves stored patient messages (SMS webhooks and portal posts) into their rooms.
@@ -45,7 +90,8 @@ type inbox struct {
 	c         *Connector
 	shards    []chan *inboxItem
 	finishing chan *inboundJob
-	inFlight  sync.Map // message id → struct{}, until its row is closed or its retry scheduled
+	inFlight  sync.Map     // message id → struct{}, until its row is closed or its retry scheduled
+	held      atomic.Int64 // entries of inFlight
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // shard workers and the sweep
@@ -87,21 +133,26 @@ func (ib *inbox) stop() {
 
 // done forgets a message's turn, once its row is closed or its next attempt scheduled.
 func (ib *inbox) done(item *inboxItem) {
-	ib.inFlight.Delete(item.in.MessageID)
+	item.settled()
+	if _, ok := ib.inFlight.LoadAndDelete(item.in.MessageID); ok {
+		ib.held.Add(-1)
+	}
 }
 
 // enqueue hands a stored message to its patient's shard, unless it is already being handled.
 // When the shard is full the message waits for the next sweep.
 func (ib *inbox) enqueue(item *inboxItem) {
 	if _, busy := ib.inFlight.LoadOrStore(item.in.MessageID, struct{}{}); busy {
+		item.settled()
 		return
 	}
+	ib.held.Add(1)
 	h := fnv.New32a()
 	h.Write([]byte(item.in.PatientID))
 	select {
 	case ib.shards[h.Sum32()%inboxShards] <- item:
 	default:
-		ib.inFlight.Delete(item.in.MessageID)
+		ib.done(item)
 	}
 }
 

@@ -64,7 +64,8 @@ func (c *Connector) verifiedWebhook(w http.ResponseWriter, r *http.Request, publ
 
 // handleSMSWebhook receives an SMS or MMS from a patient. It answers only after the message
 // and its patient are durably stored; getting it into the room happens in the inbox, and
-// survives crashes.
+// survives crashes. The answer waits (briefly) for the message to reach its room, which
+// keeps a busy sender from outrunning the inbox.
 func (c *Connector) handleSMSWebhook(w http.ResponseWriter, r *http.Request) {
 	if !c.accepting(w) {
 		return
@@ -91,7 +92,9 @@ func (c *Connector) handleSMSWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Debug().Str("message_sid", in.MessageID).Str("patient_id", in.PatientID).Bool("new", isNew).Msg("Incoming SMS stored")
 	if isNew {
-		c.inbox.enqueue(&inboxItem{in: in, patient: patient, client: client})
+		item := newWaitedItem(in, patient, client)
+		c.inbox.enqueue(item)
+		c.inbox.waitInRoom(r.Context(), item)
 	}
 	w.Header().Set("Content-Type", "text/xml")
 	_, _ = w.Write([]byte(emptyTwiML))

@@ -35,8 +35,9 @@ type Inbound struct {
 	State      InboundState
 	Attempts   int
 	ReceivedAt time.Time
-	// WasSending: an earlier attempt got as far as handing the message to bridgev2.
-	WasSending bool
+	// SendingAt: when an earlier attempt was about to hand the message to bridgev2 (zero if
+	// none was).
+	SendingAt time.Time
 }
 
 type inboundPayload struct {
@@ -105,7 +106,7 @@ func (s *Store) SavePortalInbound(ctx context.Context, m *Message, loginID strin
 }
 
 const inboundColumns = `SELECT message_id, login_id, patient_id, channel, payload_sealed, state, attempts, received_at,
-	sending_at IS NOT NULL FROM careline_inbound`
+	sending_at FROM careline_inbound`
 
 // DueInbound lists messages not yet in their room whose next attempt is due, oldest first.
 func (s *Store) DueInbound(ctx context.Context, limit int) ([]*Inbound, error) {
@@ -139,11 +140,12 @@ func (s *Store) scanInbound(row scannable) (*Inbound, error) {
 	var in Inbound
 	var sealed []byte
 	var received int64
+	var sending *int64
 	if err := row.Scan(&in.MessageID, &in.LoginID, &in.PatientID, &in.Channel, &sealed, &in.State, &in.Attempts,
-		&received, &in.WasSending); err != nil {
+		&received, &sending); err != nil {
 		return nil, err
 	}
-	in.ReceivedAt = time.UnixMilli(received)
+	in.ReceivedAt, in.SendingAt = time.UnixMilli(received), millis(sending)
 	if len(sealed) == 0 {
 		return &in, nil // bridged: the message's own record keeps what the portal needs
 	}

@@ -27,6 +27,7 @@ import (
 	_ "github.com/lib/pq"
 
 	"github.com/careline/careline/internal/loadtest"
+	"github.com/careline/careline/internal/localstack"
 	"github.com/careline/careline/internal/pgtest"
 )
 
@@ -48,6 +49,7 @@ type options struct {
 	pgLog           string
 	memPatients     int
 	memActive       int
+	dbConns         int
 }
 
 func main() {
@@ -70,6 +72,7 @@ func main() {
 	flag.StringVar(&o.pgLog, "pg-log", "/var/log/postgresql/postgresql-15-main.log", "the PostgreSQL server log, read after a -pg-log-statements run")
 	flag.BoolVar(&o.pgLogStatements, "pg-log-statements", false, "log every statement on the bridge's PostgreSQL database to the server log (log_min_duration_statement=0 for that database only), to count round trips")
 	flag.IntVar(&o.memPatients, "memory-patients", 0, "instead of the load runs, measure careline's memory with this many patients in the database")
+	flag.IntVar(&o.dbConns, "db-conns", 0, "set both bridges' database.max_open_conns and max_idle_conns to this (0: their configs' defaults)")
 	flag.IntVar(&o.memActive, "memory-active", 1000, "of those, how many text in and open their portal thread page")
 	flag.Parse()
 	o.dbs = strings.Split(dbs, ",")
@@ -125,6 +128,14 @@ func run(o options) error {
 	}
 	if o.peer != "" {
 		targets = append(targets, target{loadtest.Peer, o.peer, string(loadtest.Peer)})
+	}
+	// Two builds of one commit (a change not yet committed) would share a label, and with it
+	// a working directory and database: number the later ones.
+	seen := map[string]int{}
+	for i := range targets {
+		if seen[targets[i].label]++; seen[targets[i].label] > 1 {
+			targets[i].label += "-" + strconv.Itoa(seen[targets[i].label])
+		}
 	}
 	fmt.Printf("machine: %d CPUs, load average %s; %d messages over %d patients per run\n", numCPU(), loadtest.LoadAverage(), o.messages, o.patients)
 	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | postgres commits/msg | RSS MB (peak) | errors | loadavg |")
@@ -183,6 +194,12 @@ func measureBridge(ctx context.Context, o options, tg target, db string) (_ []me
 	var sent int // messages sent to this bridge, warm-up included
 	dir := filepath.Join(o.workDir, strings.ReplaceAll(tg.label, "@", "-")+"-"+db)
 	opts := loadtest.BridgeOptions{Kind: kind, Bin: bin, Dir: dir, LogLevel: o.logLevel}
+	if o.dbConns > 0 {
+		opts.EditConfig = func(cfg map[string]any) {
+			localstack.SetPath(cfg, o.dbConns, "database", "max_open_conns")
+			localstack.SetPath(cfg, o.dbConns, "database", "max_idle_conns")
+		}
+	}
 	if kind == loadtest.Careline {
 		opts.WebhookURL = o.webhookURL
 	}
