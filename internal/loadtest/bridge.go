@@ -70,8 +70,9 @@ type Bridge struct {
 	HS         *stubhs.Server
 	Twilio     *twiliofake.Server
 
-	cmd  *exec.Cmd
-	done chan error
+	asPort, publicPort int
+	cmd                *exec.Cmd
+	done               chan error
 }
 
 func freePort() (int, error) {
@@ -133,15 +134,9 @@ func StartBridge(ctx context.Context, opts BridgeOptions) (b *Bridge, err error)
 	}); err != nil {
 		return b, err
 	}
-	asPort, err := freePort()
-	if err != nil {
+	if err = b.pickPorts(); err != nil {
 		return b, err
 	}
-	publicPort, err := freePort()
-	if err != nil {
-		return b, err
-	}
-	b.ASURL = fmt.Sprintf("http://127.0.0.1:%d", asPort)
 	dbType, dbURI := "sqlite3-fk-wal", "file:"+filepath.Join(opts.Dir, "bridge.db")+"?_txlock=immediate&_stmt_cache_size=256"
 	if opts.DatabaseURI != "" {
 		dbType, dbURI = "postgres", opts.DatabaseURI
@@ -154,9 +149,8 @@ func StartBridge(ctx context.Context, opts BridgeOptions) (b *Bridge, err error)
 		set := localstack.SetPath
 		set(cfg, localstack.ServerName, "homeserver", "domain")
 		set(cfg, "http://127.0.0.1:1", "homeserver", "address") // the stub's, once it runs
-		set(cfg, b.ASURL, "appservice", "address")
 		set(cfg, "127.0.0.1", "appservice", "hostname")
-		set(cfg, asPort, "appservice", "port")
+		b.applyPorts(cfg)
 		set(cfg, dbType, "database", "type")
 		set(cfg, dbURI, "database", "uri")
 		set(cfg, b.Secret, "provisioning", "shared_secret")
@@ -171,19 +165,11 @@ func StartBridge(ctx context.Context, opts BridgeOptions) (b *Bridge, err error)
 			"min_level": opts.LogLevel,
 			"writers":   []any{map[string]any{"type": "file", "format": "json", "filename": filepath.Join(opts.Dir, "bridge.log")}},
 		}, "logging")
-		switch opts.Kind {
-		case Careline:
-			b.PublicURL = fmt.Sprintf("http://127.0.0.1:%d", publicPort)
+		if opts.Kind == Careline {
 			network := cfg["network"].(map[string]any)
-			set(network, b.PublicURL[len("http://"):], "http", "listen")
-			set(network, b.PublicURL, "http", "public_url")
 			set(network, b.Twilio.URL, "twilio", "api_url")
 			network["clinic_name"] = localstack.ClinicName
 			network["care_team"] = []any{}
-		case Peer:
-			// mautrix/twilio serves its webhooks on the appservice listener under /_twilio/.
-			b.PublicURL = b.ASURL
-			set(cfg, b.ASURL, "appservice", "public_address")
 		}
 		if opts.EditConfig != nil {
 			opts.EditConfig(cfg)
@@ -224,12 +210,70 @@ func StartBridge(ctx context.Context, opts BridgeOptions) (b *Bridge, err error)
 	return b, b.resolveWebhookURL(ctx)
 }
 
-// Start starts the bridge process and waits until its listeners answer.
-func (b *Bridge) Start(ctx context.Context) error {
-	out, err := os.OpenFile(filepath.Join(b.Opts.Dir, "bridge.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
+// pickPorts chooses free ports for the bridge's appservice and public listeners.
+func (b *Bridge) pickPorts() (err error) {
+	if b.asPort, err = freePort(); err == nil {
+		b.publicPort, err = freePort()
 	}
+	b.ASURL = fmt.Sprintf("http://127.0.0.1:%d", b.asPort)
+	b.PublicURL = fmt.Sprintf("http://127.0.0.1:%d", b.publicPort)
+	if b.Opts.Kind == Peer {
+		// mautrix/twilio serves its webhooks on the appservice listener under /_twilio/.
+		b.PublicURL = b.ASURL
+	}
+	return err
+}
+
+// applyPorts writes the ports pickPorts chose into the bridge's config.
+func (b *Bridge) applyPorts(cfg map[string]any) {
+	set := localstack.SetPath
+	set(cfg, b.ASURL, "appservice", "address")
+	set(cfg, b.asPort, "appservice", "port")
+	switch b.Opts.Kind {
+	case Careline:
+		network := cfg["network"].(map[string]any)
+		set(network, b.PublicURL[len("http://"):], "http", "listen")
+		set(network, b.PublicURL, "http", "public_url")
+	case Peer:
+		set(cfg, b.ASURL, "appservice", "public_address")
+	}
+}
+
+// startAttempts bounds how often Start picks new ports when another process took one of the
+// bridge's between choosing it and the bridge binding it (the machine is shared).
+const startAttempts = 3
+
+// Start starts the bridge process and waits until its listeners answer. A port taken in the
+// meantime by another process is replaced by a new one and the bridge started again.
+func (b *Bridge) Start(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		output, err := b.startOnce(ctx)
+		if err == nil || attempt == startAttempts || !strings.Contains(output, "address already in use") {
+			return err
+		}
+		if err = b.pickPorts(); err != nil {
+			return err
+		}
+		if err = b.editConfig(b.applyPorts); err != nil {
+			return err
+		}
+		if b.WebhookURL != "" && b.Opts.WebhookURL == "" {
+			if err = b.resolveWebhookURL(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// startOnce starts the bridge process once; when it exits during start it returns what the
+// process wrote, too.
+func (b *Bridge) startOnce(ctx context.Context) (string, error) {
+	outPath := filepath.Join(b.Opts.Dir, "bridge.out")
+	out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return "", err
+	}
+	written, _ := out.Seek(0, io.SeekEnd)
 	args := []string{"-c", b.ConfigPath, "-r", b.RegPath}
 	if b.Opts.Kind == Careline {
 		// The stub homeserver has no end-to-end encryption, which careline otherwise requires.
@@ -243,27 +287,54 @@ func (b *Bridge) Start(ctx context.Context) error {
 	b.cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://127.0.0.1:9")
 	if err = b.cmd.Start(); err != nil {
 		out.Close()
-		return err
+		return "", err
 	}
 	done := make(chan error, 1)
 	b.done = done
 	go func() { done <- b.cmd.Wait(); out.Close() }()
-	probe := b.PublicURL + "/"
-	for {
-		resp, err := http.Get(probe)
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
+	for !b.answering() {
 		select {
 		case err := <-done:
 			b.cmd = nil
-			return fmt.Errorf("%s exited during start (%v); see %s", b.Opts.Kind, err, filepath.Join(b.Opts.Dir, "bridge.out"))
+			output := readFrom(outPath, written)
+			return output, fmt.Errorf("%s exited during start (%v): %s(see %s)", b.Opts.Kind, err, lastLines(output, 3), outPath)
 		case <-ctx.Done():
-			return fmt.Errorf("%s did not start in time: %w", b.Opts.Kind, ctx.Err())
+			return "", fmt.Errorf("%s did not start in time: %w", b.Opts.Kind, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	return "", nil
+}
+
+// answering reports whether the bridge's listeners answer: bridgev2's liveness endpoint on the
+// appservice listener (so not some other process that took the port) and the public one.
+func (b *Bridge) answering() bool {
+	resp, err := http.Get(b.ASURL + "/_matrix/mau/live")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	if resp, err = http.Get(b.PublicURL + "/"); err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
+func readFrom(path string, offset int64) string {
+	data, _ := os.ReadFile(path)
+	if offset > int64(len(data)) {
+		offset = 0
+	}
+	return string(data[offset:])
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n") + " "
 }
 
 // PID is the bridge process's ID.
