@@ -48,7 +48,7 @@ func TestLogoutStopsTheSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.client.wakeSender()
-	if texts, err := f.store.ClaimDue(ctx, "L", 10); err != nil || len(texts) != 1 {
+	if texts, err := f.store.ClaimDue(ctx, "L", 10, true); err != nil || len(texts) != 1 {
 		t.Fatalf("the text should still wait in the outbox, untouched: %d, %v", len(texts), err)
 	}
 }

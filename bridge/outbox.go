@@ -25,8 +25,9 @@ const (
 	claimBatch = 32
 )
 
-// sender drains one login's outbox: in order per patient, codes first, at most
-// messages_per_second, retrying temporary failures with backoff until give_up_after.
+// sender drains one login's outbox: in order per patient, codes and other texts sharing the
+// rate fairly, at most messages_per_second, retrying temporary failures with backoff until
+// give_up_after.
 type sender struct {
 	cl     *Client
 	wake   chan struct{}
@@ -36,6 +37,8 @@ type sender struct {
 	// unsettled is set when texts may be left "sending" with no recorded outcome: at start
 	// (a crash) and when recording Twilio's answer failed. Only then is reconcile needed.
 	unsettled bool
+	// codesFirst alternates between claims, so codes and staff texts share the rate fairly.
+	codesFirst bool
 }
 
 // startSender starts the login's sender unless it runs already.
@@ -90,7 +93,8 @@ func (s *sender) run(ctx context.Context) {
 			}
 			s.unsettled = false
 		}
-		texts, err := s.cl.connector.Store.ClaimDue(ctx, string(s.cl.login.ID), s.batchSize())
+		s.codesFirst = !s.codesFirst
+		texts, err := s.cl.connector.Store.ClaimDue(ctx, string(s.cl.login.ID), s.batchSize(), s.codesFirst)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Err(err).Msg("Could not read the outbox; will retry")

@@ -112,7 +112,7 @@ func (b *portalBackend) clientFor(ctx context.Context, patientID string) (*Clien
 	return client, p, nil
 }
 
-// SendSMS texts the patient a one-time code through the outbox (ahead of other texts) and
+// SendSMS texts the patient a one-time code through the outbox (sharing it fairly with other texts) and
 // waits a little for Twilio's answer, so the portal can say whether it went.
 func (b *portalBackend) SendSMS(ctx context.Context, patientID, text string) error {
 	client, p, err := b.clientFor(ctx, patientID)

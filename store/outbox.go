@@ -74,45 +74,26 @@ const outboxColumns = `SELECT seq, login_id, patient_id, message_id, kind, body_
 	next_attempt_at, give_up_at, twilio_sid, error_code, last_error, created_at FROM careline_outbox`
 
 // ClaimDue marks up to limit texts of a login that may be sent now as "sending", and returns
-// them with their patient's number, in one transaction: codes first, then oldest first, and
-// never one whose patient has an earlier text still waiting (so each patient's texts arrive
-// in order even when one is being retried). A crash before their outcome is recorded leaves
-// them "sending", which the sender reconciles with Twilio at its next start.
-func (s *Store) ClaimDue(ctx context.Context, loginID string, limit int) ([]*Outgoing, error) {
+// them with their patient's number, in one transaction: oldest first, and never one whose
+// patient has an earlier text still waiting (so each patient's texts arrive in order even when
+// one is being retried). Codes and other texts share the batch fairly: each kind gets at least
+// half of it while it has texts due (the odd place goes to codes when codesFirst), and a kind
+// with too few due leaves its places to the other. The sender alternates codesFirst, so at one
+// text per second staff texts keep half the rate however many codes are asked for, and a
+// waiting patient's code is not stuck behind a broadcast. A crash before their outcome is
+// recorded leaves them "sending", which the sender reconciles with Twilio at its next start.
+func (s *Store) ClaimDue(ctx context.Context, loginID string, limit int, codesFirst bool) ([]*Outgoing, error) {
 	var out []*Outgoing
 	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		out = out[:0]
-		rows, err := s.DB.Query(ctx, `SELECT o.seq, o.login_id, o.patient_id, o.message_id, o.kind, o.body_sealed, o.status_callback,
-				o.state, o.attempts, o.next_attempt_at, o.give_up_at, o.twilio_sid, o.error_code, o.last_error, o.created_at,
-				p.phone_sealed, p.opted_out_at IS NOT NULL
-			FROM careline_outbox o LEFT JOIN careline_patient p ON p.id = o.patient_id
-			WHERE o.login_id=$1 AND o.state='pending' AND o.next_attempt_at <= $2
-			AND NOT EXISTS (SELECT 1 FROM careline_outbox e WHERE e.patient_id=o.patient_id
-				AND e.state IN ('pending', 'sending') AND e.seq < o.seq AND e.kind <> 'code' AND o.kind <> 'code')
-			ORDER BY o.priority, o.seq LIMIT $3`, loginID, s.nowMilli(), limit)
+		codes, err := s.dueTexts(ctx, loginID, true, limit)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var phoneSealed []byte
-			var optedOut sql.NullBool
-			o, err := s.scanOutgoing(rows, &phoneSealed, &optedOut)
-			if err != nil {
-				return err
-			}
-			if phoneSealed == nil {
-				o.PatientGone = true
-			} else if o.To, err = s.Seal.OpenString(phoneSealed, phoneContext(o.PatientID)); err != nil {
-				return fmt.Errorf("opening the number of outbox text %d: %w", o.Seq, err)
-			}
-			o.PatientOptedOut = optedOut.Bool
-			out = append(out, o)
-		}
-		if err = rows.Err(); err != nil {
+		others, err := s.dueTexts(ctx, loginID, false, limit)
+		if err != nil {
 			return err
 		}
-		rows.Close()
+		out = shareBatch(codes, others, limit, codesFirst)
 		for _, o := range out {
 			o.State = OutboxSending
 			o.Attempts++
@@ -126,6 +107,57 @@ func (s *Store) ClaimDue(ctx context.Context, loginID string, limit int) ([]*Out
 		return nil, fmt.Errorf("claiming due texts: %w", err)
 	}
 	return out, nil
+}
+
+// shareBatch fills a batch of limit from codes and others, each kind getting at least its half
+// while it has texts; the kind that goes first gets the odd place and is listed first.
+func shareBatch(codes, others []*Outgoing, limit int, codesFirst bool) []*Outgoing {
+	first, second := codes, others
+	if !codesFirst {
+		first, second = others, codes
+	}
+	nFirst := min(len(first), limit-limit/2)
+	nSecond := min(len(second), limit-nFirst)
+	nFirst = min(len(first), limit-nSecond)
+	return append(first[:nFirst:nFirst], second[:nSecond]...)
+}
+
+// dueTexts lists the due codes (codes true) or other texts of a login, oldest first, with
+// their patient's number. Codes are exempt from the per-patient order: each stands alone.
+func (s *Store) dueTexts(ctx context.Context, loginID string, codes bool, limit int) ([]*Outgoing, error) {
+	priority := "o.priority <> 0"
+	if codes {
+		priority = "o.priority = 0"
+	}
+	rows, err := s.DB.Query(ctx, `SELECT o.seq, o.login_id, o.patient_id, o.message_id, o.kind, o.body_sealed, o.status_callback,
+			o.state, o.attempts, o.next_attempt_at, o.give_up_at, o.twilio_sid, o.error_code, o.last_error, o.created_at,
+			p.phone_sealed, p.opted_out_at IS NOT NULL
+		FROM careline_outbox o LEFT JOIN careline_patient p ON p.id = o.patient_id
+		WHERE o.login_id=$1 AND o.state='pending' AND o.next_attempt_at <= $2 AND `+priority+`
+		AND NOT EXISTS (SELECT 1 FROM careline_outbox e WHERE e.patient_id=o.patient_id
+			AND e.state IN ('pending', 'sending') AND e.seq < o.seq AND e.kind <> 'code' AND o.kind <> 'code')
+		ORDER BY o.seq LIMIT $3`, loginID, s.nowMilli(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Outgoing
+	for rows.Next() {
+		var phoneSealed []byte
+		var optedOut sql.NullBool
+		o, err := s.scanOutgoing(rows, &phoneSealed, &optedOut)
+		if err != nil {
+			return nil, err
+		}
+		if phoneSealed == nil {
+			o.PatientGone = true
+		} else if o.To, err = s.Seal.OpenString(phoneSealed, phoneContext(o.PatientID)); err != nil {
+			return nil, fmt.Errorf("opening the number of outbox text %d: %w", o.Seq, err)
+		}
+		o.PatientOptedOut = optedOut.Bool
+		out = append(out, o)
+	}
+	return out, rows.Err()
 }
 
 // Outcome is what happened to one claimed text.

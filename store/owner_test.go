@@ -74,7 +74,7 @@ func TestSealedValuesAreBoundToTheirOwner(t *testing.T) {
 
 		// p1's waiting text re-addressed to p2 (whose number it would be sent to).
 		exec(`UPDATE careline_outbox SET patient_id='p2' WHERE patient_id='p1'`)
-		_, err = s.ClaimDue(ctx, "L", 10)
+		_, err = s.ClaimDue(ctx, "L", 10, true)
 		refused("a waiting text", err, "patient p2")
 		exec(`UPDATE careline_outbox SET patient_id='p1' WHERE seq=(SELECT MIN(seq) FROM careline_outbox)`)
 

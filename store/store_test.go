@@ -181,7 +181,7 @@ func TestOutboxOrderAndPriority(t *testing.T) {
 		code := enqueue("a", KindCode, "code")
 		claim := func(limit int) []string {
 			t.Helper()
-			texts, err := s.ClaimDue(ctx, "L", limit)
+			texts, err := s.ClaimDue(ctx, "L", limit, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -213,7 +213,7 @@ func TestOutboxOrderAndPriority(t *testing.T) {
 			t.Fatalf("a2 overtook a1 while a1 waits: %q", got)
 		}
 		_ = s.Retry(ctx, a1.Seq, time.Now().Add(-time.Second), "429")
-		texts, _ := s.ClaimDue(ctx, "L", 10)
+		texts, _ := s.ClaimDue(ctx, "L", 10, true)
 		if len(texts) != 1 || texts[0].Seq != a1.Seq || texts[0].Attempts != 2 {
 			t.Fatalf("after the wait, claimed %+v, want a1 on its second attempt", texts)
 		}
