@@ -95,7 +95,7 @@ func TestSealedValuesAreBoundToTheirOwner(t *testing.T) {
 		if err != nil || len(thread) != 1 || thread[0].Body != "your HIV test is negative" || thread[0].Attachments[0].FileName != "p1 results.pdf" {
 			t.Fatalf("p1's own thread: %v", err)
 		}
-		if due, err := s.ClaimDue(ctx, "L", 10); err != nil || len(due) != 2 || due[0].To != "+14155550101" || due[0].Body != "Clinic: your HIV test is negative" {
+		if due, err := s.ClaimDue(ctx, "L", 10, true); err != nil || len(due) != 2 || due[0].To != "+14155550101" || due[0].Body != "Clinic: your HIV test is negative" {
 			t.Fatalf("the outbox after the texts were put back: %v", err)
 		}
 	})
