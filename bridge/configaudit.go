@@ -42,7 +42,7 @@ func permissionsSummary(perms bridgeconfig.PermissionConfig) string {
 	slices.Sort(keys)
 	entries := make([]string, 0, len(keys))
 	for _, key := range keys {
-		entries = append(entries, key+":"+levelName(perms[key]))
+		entries = append(entries, key+":"+LevelName(perms[key]))
 	}
 	return strings.Join(entries, ",")
 }
@@ -58,7 +58,9 @@ var permissionLevels = []struct {
 	{"admin", bridgeconfig.PermissionLevelAdmin},
 }
 
-func levelName(p *bridgeconfig.Permissions) string {
+// LevelName is bridgev2's name of a permission level (block, relay, commands, user, admin), or
+// the flags of an entry that matches none, e.g. "{commands+send_events}".
+func LevelName(p *bridgeconfig.Permissions) string {
 	if p == nil {
 		return "block"
 	}

