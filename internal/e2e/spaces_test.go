@@ -10,6 +10,8 @@ import (
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/careline/careline/internal/localstack"
 )
 
 // inboxSpace waits until careline has created owner's space ("" for Needs reply) and the nurse
@@ -62,7 +64,8 @@ func (s *stack) spaceHolds(ctx context.Context, what string, space id.RoomID, ro
 // TestInboxSpaces: the "Needs reply" space holds exactly the rooms whose patient wrote last in
 // an open conversation, and the nurse's own space the open conversations assigned to her; rooms
 // come and go as patients write, staff reply, claim, close and the patient reopens; after a
-// restart the same spaces go on; their state holds room IDs, never a number or a name.
+// restart the same spaces go on (and a care team member added meanwhile is invited); their
+// state holds room IDs, never a number or a name.
 func TestInboxSpaces(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	keepLogOnFailure(t, s)
@@ -94,10 +97,21 @@ func TestInboxSpaces(t *testing.T) {
 	s.spaceHolds(ctx, "B reopened by the patient", needs, roomB)
 	s.spaceHolds(ctx, "B reopened, still the nurse's", mine, roomB)
 
-	// A restart keeps the same spaces and goes on changing them.
+	// A restart keeps the same spaces and goes on changing them; a care team member added to
+	// the config meanwhile is invited to Needs reply.
 	s.StopBridge()
+	doctor := id.NewUserID("doctor", localstack.ServerName)
+	if err := s.EditConfig(func(cfg map[string]any) {
+		network := cfg["network"].(map[string]any)
+		network["care_team"] = append(network["care_team"].([]any), doctor.String())
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.StartBridge(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.nurse.WaitForMembership(ctx, needs, doctor, event.MembershipInvite); err != nil {
+		t.Fatal("a care team member added to the config was not invited to Needs reply: ", err)
 	}
 	s.patientTexts(ctx, patientNumber, "the knee is worse")
 	s.spaceHolds(ctx, "A waiting again after the restart", needs, roomA, roomB)
