@@ -170,6 +170,8 @@ func StartBridge(ctx context.Context, opts BridgeOptions) (b *Bridge, err error)
 			set(network, b.Twilio.URL, "twilio", "api_url")
 			network["clinic_name"] = localstack.ClinicName
 			network["care_team"] = []any{}
+			// The runs' senders (50, or 1,000 for the memory figure) are patients, not a flood.
+			set(network, 1_000_000, "inbound", "max_new_patients_per_hour")
 		}
 		if opts.EditConfig != nil {
 			opts.EditConfig(cfg)
