@@ -48,7 +48,10 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 	jobs := make([]*inboundJob, 0, len(items))
 	for _, item := range items {
 		job, err := c.prepareInbound(ctx, item)
-		if err != nil {
+		if errors.Is(err, errInboundDone) {
+			c.inbox.done(item)
+			continue
+		} else if err != nil {
 			c.inboundFailed(inboundLog(ctx, item.in).WithContext(ctx), item, err)
 			continue
 		}
@@ -68,6 +71,9 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 		c.inbox.finish(job)
 	}
 }
+
+// errInboundDone: the sweep listed a message that another attempt finished meanwhile.
+var errInboundDone = errors.New("the message was finished meanwhile")
 
 // inboundFailed schedules another attempt of a message that did not reach its room, or gives
 // up on it.
@@ -151,6 +157,15 @@ func smsSID(in *store.Inbound) string {
 // its patient, the message itself (an SMS's media fetched from Twilio) and its room; after a
 // restart it checks whether an earlier attempt got the message there already.
 func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inboundJob, error) {
+	if item.swept {
+		fresh, err := c.Store.GetInbound(ctx, item.in.MessageID)
+		if err != nil {
+			return nil, err
+		} else if fresh == nil || fresh.State != store.InboundPending {
+			return nil, errInboundDone
+		}
+		item.in = fresh
+	}
 	in := item.in
 	job := &inboundJob{inboxItem: item, log: inboundLog(ctx, in)}
 	ctx = job.log.WithContext(ctx)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -315,5 +316,29 @@ func TestFinishingABatch(t *testing.T) {
 	}
 	if p, _ := f.store.GetPatient(ctx, "p1"); p.OptedOutAt.IsZero() {
 		t.Error("STOP was not applied")
+	}
+}
+
+// TestSweptRowFinishedMeanwhileIsLeftAlone: the sweep may read a row just before the attempt
+// in flight closes it; the stale copy must not be bridged and finished a second time (it
+// stalled a worker for the settle time and wrote a second message.received entry).
+func TestSweptRowFinishedMeanwhileIsLeftAlone(t *testing.T) {
+	f := newInboundFixture(t)
+	ctx := context.Background()
+	in, patient := f.receive(t, "STOP")
+	stale, err := f.store.GetInbound(ctx, in.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &store.Message{ID: in.MessageID, PatientID: "p1", FromPatient: true, Channel: store.ChannelSMS, Body: in.Body,
+		TwilioSID: in.MessageID, Status: store.StatusPending}
+	if err := f.store.SaveMessage(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.finish(ctx, patient, &bridgev2.Portal{Portal: &database.Portal{}}, in, msg, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.prepareInbound(ctx, &inboxItem{in: stale, swept: true}); !errors.Is(err, errInboundDone) {
+		t.Fatalf("a swept row closed meanwhile was taken up again: %v", err)
 	}
 }

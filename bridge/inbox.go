@@ -50,6 +50,9 @@ type inboxItem struct {
 	// slowed down instead of a backlog, and with it every message's wait, growing.
 	inRoom    chan struct{}
 	inRoomSet sync.Once
+	// swept: listed by the sweep, which may have read the row just before another attempt
+	// closed it; the worker reads it again before acting.
+	swept bool
 }
 
 // newWaitedItem is an item whose sender waits for it to reach its room (waitInRoom).
@@ -215,7 +218,7 @@ func (ib *inbox) sweep() {
 			zerolog.Ctx(ib.ctx).Err(err).Msg("Could not list stored incoming messages; will retry")
 		}
 		for _, in := range due {
-			ib.enqueue(&inboxItem{in: in})
+			ib.enqueue(&inboxItem{in: in, swept: true})
 		}
 		select {
 		case <-ib.ctx.Done():
