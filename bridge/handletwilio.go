@@ -416,7 +416,7 @@ func convertPatientMessage(ctx context.Context, portal *bridgev2.Portal, intent 
 			ID:      "",
 			Type:    event.EventMessage,
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: body},
-			Extra:   map[string]any{messageIDField: msg.ID},
+			Extra:   map[string]any{messageIDField: msg.ID, partIDField: ""},
 		})
 	}
 	for i, a := range attachments {
@@ -434,11 +434,12 @@ func convertPatientMessage(ctx context.Context, portal *bridgev2.Portal, intent 
 		} else {
 			content.URL = mxc
 		}
+		partID := "media" + strconv.Itoa(i)
 		parts = append(parts, &bridgev2.ConvertedMessagePart{
-			ID:      networkid.PartID("media" + strconv.Itoa(i)),
+			ID:      networkid.PartID(partID),
 			Type:    event.EventMessage,
 			Content: content,
-			Extra:   map[string]any{messageIDField: msg.ID},
+			Extra:   map[string]any{messageIDField: msg.ID, partIDField: partID},
 		})
 	}
 	return &bridgev2.ConvertedMessage{Parts: parts}, nil
