@@ -17,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/event"
 
 	"github.com/careline/careline/audit"
+	"github.com/careline/careline/metrics"
 	"github.com/careline/careline/store"
 	"github.com/careline/careline/token"
 	"github.com/careline/careline/twilioapi"
@@ -67,6 +68,7 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 			job.log.Debug().Msg("Incoming message bridged")
 		}
 		job.settled()
+		c.countInbound(job.in, metrics.ResultOK)
 		c.afterRoom(jobCtx, job)
 		c.inbox.finish(job)
 	}
@@ -116,6 +118,7 @@ func (c *Connector) giveUpInbound(ctx context.Context, item *inboxItem, cause er
 		log.Err(err).Msg("Could not record giving up an incoming message")
 		return
 	}
+	c.countInbound(in, metrics.ResultFailed)
 	c.audit(ctx, audit.Entry{Actor: "system", Action: "message.undeliverable", PatientID: in.PatientID,
 		Channel: string(in.Channel), TwilioSID: smsSID(in), Detail: cause.Error()})
 	notice := fmt.Sprintf("⚠️ A message %s sent by %s at %s could not be put in this room (%v). careline stopped trying; ask the patient to send it again or call them.",

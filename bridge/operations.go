@@ -13,6 +13,8 @@ import (
 	"maunium.net/go/mautrix/bridgev2/matrix"
 
 	"github.com/careline/careline/metrics"
+	"github.com/careline/careline/store"
+	"github.com/careline/careline/twilioapi"
 )
 
 // handleHealthz answers on the public listener while the process serves, with no detail:
@@ -30,6 +32,7 @@ func (c *Connector) startMetrics(ctx context.Context) error {
 	c.readiness.Add("database", metrics.DatabaseCheck(c.Bridge.DB.RawDB))
 	c.readiness.Add("homeserver", c.homeserverCheck)
 	c.readiness.Add("twilio", c.twilioCheck.run(c))
+	c.watchBacklogs()
 	if !c.Config.MetricsEnabled() {
 		return nil
 	}
@@ -135,4 +138,71 @@ func (c *Connector) countPortalEvent(action string) {
 	if action == "reply" || action == "upload" {
 		c.Metrics.Message(metrics.In, metrics.ModePortal, metrics.ResultOK)
 	}
+}
+
+// countInbound counts a patient's message that reached its room (ok) or was given up on
+// (failed). Portal posts are counted when the portal accepts them (countPortalEvent), so only
+// their failures are counted here.
+func (c *Connector) countInbound(in *store.Inbound, result string) {
+	switch {
+	case in.Channel == store.ChannelSMS:
+		c.Metrics.Message(metrics.In, metrics.ModeSMS, result)
+	case result != metrics.ResultOK:
+		c.Metrics.Message(metrics.In, metrics.ModePortal, result)
+	}
+}
+
+// countOutcome counts a text the sender handed to Twilio or gave up on; a retry is counted
+// when it is scheduled, not here.
+func (c *Connector) countOutcome(oc store.Outcome) {
+	mode := metrics.ModeSMS // codes and HELP answers
+	switch oc.Text.Channel {
+	case store.ChannelSecure:
+		mode = metrics.ModeSecure
+	case store.ChannelSMS:
+		mode = metrics.ModePlain
+	}
+	switch {
+	case oc.SID != "":
+		c.Metrics.Message(metrics.Out, mode, metrics.ResultOK)
+	case oc.Failed && (oc.ErrorCode == twilioapi.CodeOptedOut || oc.Text.PatientGone):
+		c.Metrics.Message(metrics.Out, mode, metrics.ResultRefused)
+	case oc.Failed:
+		c.Metrics.Message(metrics.Out, mode, metrics.ResultFailed)
+	}
+}
+
+// watchBacklogs exports the outbox's and the inbox's depth and age, and makes /readyz fail
+// while either has had an item due for longer than metrics.MaxBacklogAge.
+func (c *Connector) watchBacklogs() {
+	queues := []struct {
+		name, help string
+		read       func(context.Context) (store.Backlog, error)
+	}{
+		{"outbox", "Texts waiting to be handed to Twilio", c.Store.OutboxBacklog},
+		{"inbox", "Patients' messages waiting to reach their rooms", c.Store.InboundBacklog},
+	}
+	var checks []metrics.Check
+	for _, q := range queues {
+		read := func(ctx context.Context) (metrics.Backlog, error) {
+			b, err := q.read(ctx)
+			if err != nil {
+				return metrics.Backlog{}, err
+			}
+			mb := metrics.Backlog{Depth: b.Depth}
+			if !b.OldestDue.IsZero() {
+				mb.OldestAge = max(time.Since(b.OldestDue), 0)
+			}
+			return mb, nil
+		}
+		c.Metrics.WatchBacklog(q.name, q.help, read)
+		checks = append(checks, metrics.BacklogCheck(q.name, read))
+	}
+	c.readiness.Add("backlog", func(ctx context.Context) error {
+		var errs []error
+		for _, check := range checks {
+			errs = append(errs, check(ctx))
+		}
+		return errors.Join(errs...)
+	})
 }

@@ -154,6 +154,7 @@ func (s *sender) sendAll(ctx context.Context, texts []*store.Outgoing) {
 		return
 	}
 	for _, oc := range outcomes {
+		s.cl.connector.countOutcome(oc)
 		switch {
 		case oc.SID != "":
 			zerolog.Ctx(ctx).Debug().Int64("outbox_seq", oc.Text.Seq).Str("twilio_sid", oc.SID).Msg("Text accepted by Twilio")
@@ -261,10 +262,12 @@ func (s *sender) send(ctx context.Context, o *store.Outgoing) store.Outcome {
 	if temporary && time.Now().Before(o.GiveUpAt) {
 		delay := backoff(o.Attempts)
 		log.Warn().Err(err).Int("attempt", o.Attempts).Dur("retry_in", delay).Msg("Twilio did not take a text; will retry")
+		s.cl.connector.Metrics.OutboxRetry()
 		return store.Outcome{Text: o, RetryAt: time.Now().Add(delay), Error: err.Error()}
 	}
 	reason := err.Error()
 	if temporary {
+		s.cl.connector.Metrics.OutboxGiveUp()
 		reason = fmt.Sprintf("Twilio did not accept it for %s (%v)", o.GiveUpAt.Sub(o.CreatedAt).Round(time.Minute), err)
 	}
 	return store.Outcome{Text: o, Failed: true, ErrorCode: code, Error: reason}

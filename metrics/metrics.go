@@ -130,6 +130,20 @@ func (m *Metrics) Message(direction, mode, result string) {
 	}
 }
 
+// OutboxRetry counts a text scheduled again after a temporary failure.
+func (m *Metrics) OutboxRetry() {
+	if m != nil {
+		m.OutboxRetries.Inc()
+	}
+}
+
+// OutboxGiveUp counts a text given up on after give_up_after.
+func (m *Metrics) OutboxGiveUp() {
+	if m != nil {
+		m.OutboxGiveUps.Inc()
+	}
+}
+
 // Code counts one code event.
 func (m *Metrics) Code(event string) {
 	if m != nil {

@@ -32,7 +32,8 @@ type Outgoing struct {
 	// Read with the text by ClaimDue, so the sender does not read the patient again.
 	To              string // the patient's number
 	PatientOptedOut bool
-	PatientGone     bool // the patient's record was deleted
+	PatientGone     bool    // the patient's record was deleted
+	Channel         Channel // how the message it carries travels (secure or sms); "" for codes and HELP
 }
 
 // outboxContext names the text's patient and message (if any) as well as its row, so a sealed
@@ -131,8 +132,9 @@ func (s *Store) dueTexts(ctx context.Context, loginID string, codes bool, limit 
 	}
 	rows, err := s.DB.Query(ctx, `SELECT o.seq, o.login_id, o.patient_id, o.message_id, o.kind, o.body_sealed, o.status_callback,
 			o.state, o.attempts, o.next_attempt_at, o.give_up_at, o.twilio_sid, o.error_code, o.last_error, o.created_at,
-			p.phone_sealed, p.opted_out_at IS NOT NULL
+			p.phone_sealed, p.opted_out_at IS NOT NULL, m.channel
 		FROM careline_outbox o LEFT JOIN careline_patient p ON p.id = o.patient_id
+		LEFT JOIN careline_message m ON m.id = o.message_id
 		WHERE o.login_id=$1 AND o.state='pending' AND o.next_attempt_at <= $2 AND `+priority+`
 		AND NOT EXISTS (SELECT 1 FROM careline_outbox e WHERE e.patient_id=o.patient_id
 			AND e.state IN ('pending', 'sending') AND e.seq < o.seq AND e.kind <> 'code' AND o.kind <> 'code')
@@ -145,7 +147,8 @@ func (s *Store) dueTexts(ctx context.Context, loginID string, codes bool, limit 
 	for rows.Next() {
 		var phoneSealed []byte
 		var optedOut sql.NullBool
-		o, err := s.scanOutgoing(rows, &phoneSealed, &optedOut)
+		var channel sql.NullString
+		o, err := s.scanOutgoing(rows, &phoneSealed, &optedOut, &channel)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +157,7 @@ func (s *Store) dueTexts(ctx context.Context, loginID string, codes bool, limit 
 		} else if o.To, err = s.Seal.OpenString(phoneSealed, phoneContext(o.PatientID)); err != nil {
 			return nil, fmt.Errorf("opening the number of outbox text %d: %w", o.Seq, err)
 		}
-		o.PatientOptedOut = optedOut.Bool
+		o.PatientOptedOut, o.Channel = optedOut.Bool, Channel(channel.String)
 		out = append(out, o)
 	}
 	return out, rows.Err()

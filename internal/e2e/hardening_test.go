@@ -141,7 +141,14 @@ func TestOperationsEndpoints(t *testing.T) {
 	if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: patientNumber, To: clinicNumber, Body: "hello clinic"}); err != nil || status != 200 {
 		t.Fatalf("webhook: %d %v", status, err)
 	}
-	if _, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Body == "hello clinic" }); err != nil {
+	hello, err := s.nurse.WaitForMessage(ctx, func(m testenv.Message) bool { return m.Body == "hello clinic" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The nurse answers: a secure-link text goes out through the outbox.
+	before := len(s.Twilio.Sent())
+	s.send(ctx, s.nurse, hello.RoomID, "your results are in")
+	if _, err = s.Twilio.WaitForSent(ctx, before+1); err != nil {
 		t.Fatal(err)
 	}
 
@@ -158,10 +165,21 @@ func TestOperationsEndpoints(t *testing.T) {
 	for _, want := range []string{
 		`careline_webhook_duration_seconds_count{code="2xx",kind="sms"} 1`,
 		`go_sql_open_connections{db_name="careline"}`,
+		`careline_messages_total{direction="in",mode="sms",result="ok"} 1`,
+		"careline_inbox_depth 0",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the scrape lacks %s", want)
 		}
+	}
+	// The sender records Twilio's answer just after handing the text over.
+	for !strings.Contains(body, `careline_messages_total{direction="out",mode="secure",result="ok"} 1`) || !strings.Contains(body, "careline_outbox_depth 0") {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the scrape lacks the secure text sent or an empty outbox:\n%s", body)
+		case <-time.After(100 * time.Millisecond):
+		}
+		_, body = httpGet(t, "http://"+metricsAddr+"/metrics")
 	}
 	if strings.Contains(body, strings.TrimPrefix(patientNumber, "+1")) {
 		t.Error("the scrape shows the patient's number")
