@@ -1,37 +1,59 @@
 package bridge
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/careline/careline/store"
+	"github.com/careline/careline/throttle"
 )
 
-func TestCodeBudgetPerLoginPerHour(t *testing.T) {
-	var b codeBudget
-	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+// TestCodeBudgetSurvivesRestart: the per-login code budget counts the codes in the outbox, so
+// a restart (a connector with fresh memory) does not reset it, and the admin is alerted once
+// per window, not again after the restart.
+func TestCodeBudgetSurvivesRestart(t *testing.T) {
+	f := newInboundFixture(t)
+	ctx := context.Background()
+	restart := func() *Connector {
+		c := &Connector{Store: f.store}
+		c.wf.throttle = throttle.New(f.store.DB, zerolog.Nop())
+		if err := c.wf.throttle.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := f.store.GetOrCreatePatient(ctx, "p1", "L", testPatient); err != nil {
+		t.Fatal(err)
+	}
+	c := restart()
+	now := time.Now()
 	for i := range 3 {
-		if ok, alert := b.take("login1", 3, t0.Add(time.Duration(i)*time.Minute)); !ok || alert {
-			t.Fatalf("code %d: ok=%v alert=%v", i, ok, alert)
+		if ok, alert, err := c.codeBudget(ctx, "L", 3, now); !ok || alert || err != nil {
+			t.Fatalf("code %d: ok=%v alert=%v %v", i, ok, alert, err)
+		}
+		if err := f.store.Enqueue(ctx, &store.Outgoing{LoginID: "L", PatientID: "p1", Kind: store.KindCode, Body: "code", GiveUpAt: now.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	// The fourth is refused and alerts once; the fifth is refused quietly.
-	if ok, alert := b.take("login1", 3, t0.Add(10*time.Minute)); ok || !alert {
-		t.Fatalf("over budget: ok=%v alert=%v", ok, alert)
+	// Staff texts do not use the code budget; another login has its own.
+	if err := f.store.Enqueue(ctx, &store.Outgoing{LoginID: "L", PatientID: "p1", Kind: store.KindMessage, Body: "staff", GiveUpAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
 	}
-	if ok, alert := b.take("login1", 3, t0.Add(11*time.Minute)); ok || alert {
-		t.Fatalf("over budget again: ok=%v alert=%v", ok, alert)
+	if ok, _, err := c.codeBudget(ctx, "other", 3, now); !ok || err != nil {
+		t.Fatalf("another login refused: %v", err)
 	}
-	// Another login has its own budget.
-	if ok, _ := b.take("login2", 3, t0.Add(11*time.Minute)); !ok {
-		t.Fatal("another login was refused")
+	if ok, alert, err := c.codeBudget(ctx, "L", 3, now); ok || !alert || err != nil {
+		t.Fatalf("over budget: ok=%v alert=%v %v", ok, alert, err)
 	}
-	// An hour after the first code, one slot is free again.
-	if ok, _ := b.take("login1", 3, t0.Add(time.Hour)); !ok {
-		t.Fatal("refused after the window moved on")
+	c = restart()
+	if ok, alert, err := c.codeBudget(ctx, "L", 3, now.Add(time.Minute)); ok || alert || err != nil {
+		t.Fatalf("over budget after a restart: ok=%v alert=%v %v", ok, alert, err)
 	}
-	if ok, alert := b.take("login1", 3, t0.Add(time.Hour+time.Second)); ok || alert {
-		t.Fatalf("alerted twice in one window: ok=%v alert=%v", ok, alert)
-	}
-	if ok, alert := b.take("login1", 3, t0.Add(3*time.Hour)); !ok || alert {
-		t.Fatalf("a new hour: ok=%v alert=%v", ok, alert)
+	// An hour after the codes, the budget is free again.
+	if ok, _, err := c.codeBudget(ctx, "L", 3, now.Add(time.Hour+time.Second)); !ok || err != nil {
+		t.Fatalf("refused after the window moved on: %v", err)
 	}
 }

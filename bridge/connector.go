@@ -46,7 +46,6 @@ type Connector struct {
 	shuttingDown  atomic.Bool
 	shutdownOnce  sync.Once
 
-	codes    codeBudget
 	newRooms *floodgate.Gate // network.inbound.max_new_patients_per_hour (newpatients.go)
 
 	roomSetupLock sync.Mutex

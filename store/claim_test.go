@@ -94,3 +94,19 @@ func enqueueKinds(t *testing.T, s *Store, login string, codes, others int) {
 		}
 	}
 }
+
+// TestCodesSince: the code budget's count, on both databases: codes only, of one login, in
+// the window.
+func TestCodesSince(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		enqueueKinds(t, s, "L", 2, 1)
+		enqueueKinds(t, s, "M", 1, 0)
+		if n, err := s.CodesSince(ctx, "L", time.Now().Add(-time.Hour)); n != 2 || err != nil {
+			t.Fatalf("codes of L in the last hour: %d %v", n, err)
+		}
+		if n, err := s.CodesSince(ctx, "L", time.Now().Add(time.Second)); n != 0 || err != nil {
+			t.Fatalf("codes of L since a moment from now: %d %v", n, err)
+		}
+	})
+}
