@@ -91,7 +91,7 @@ func (c *Connector) inboundFailed(ctx context.Context, item *inboxItem, err erro
 	}
 	attempt := in.Attempts + 1
 	var permanent *permanentError
-	if errors.As(err, &permanent) || time.Since(in.ReceivedAt) >= c.Config.Twilio.GiveUpAfter {
+	if errors.As(err, &permanent) || time.Since(c.retryingSince(ctx, in)) >= c.Config.Twilio.GiveUpAfter {
 		c.giveUpInbound(ctx, item, err)
 		return
 	}

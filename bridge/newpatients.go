@@ -75,6 +75,23 @@ func (c *Connector) holdIfFlooded(ctx context.Context, in *store.Inbound, err er
 	return true
 }
 
+// retryingSince is when a message's retry period (network.twilio.give_up_after) started: when
+// it arrived, or, for a first text held by the limit, when it was let through, so the wait
+// for a place does not use up the time it has to reach its room.
+func (c *Connector) retryingSince(ctx context.Context, in *store.Inbound) time.Time {
+	if in.Channel != store.ChannelSMS || c.newRooms == nil {
+		return in.ReceivedAt
+	}
+	admitted, err := c.newRooms.AdmittedAt(ctx, in.LoginID, in.PatientID)
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Could not read when a new patient was let through; counting from the message's arrival")
+	}
+	if admitted.After(in.ReceivedAt) {
+		return admitted
+	}
+	return in.ReceivedAt
+}
+
 // alertNewPatientFlood tells the admin who connected the number, once per window, that texts
 // from new numbers are waiting and what to do about it.
 func (c *Connector) alertNewPatientFlood(ctx context.Context, client *Client, limit int, retryAt, now time.Time) {

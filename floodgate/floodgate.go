@@ -21,6 +21,10 @@ var upgrades embed.FS
 
 var table = dbutil.BuildUpgradeTable().WithFS(upgrades).Finish()
 
+// keepFor is how long a record is kept after its place is free again, so AdmittedAt can answer
+// for as long as a let-through text may still be retried (network.twilio.give_up_after, at most 10h).
+const keepFor = 24 * time.Hour
+
 // Gate is the record of new rooms opened per clinic login, in the bridge database.
 type Gate struct {
 	db *dbutil.Database
@@ -53,13 +57,16 @@ func (g *Gate) Admit(ctx context.Context, login, patient string, limit int, wind
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		// Places older than the window are free again; their rows are not needed any more.
-		if _, err = g.db.Exec(ctx, `DELETE FROM careline_new_room WHERE login_id=$1 AND opened_at <= $2`, login, since); err != nil {
+		// Places older than the window are free again; their rows are kept a while longer for
+		// AdmittedAt, then dropped.
+		if _, err = g.db.Exec(ctx, `DELETE FROM careline_new_room WHERE login_id=$1 AND opened_at <= $2`,
+			login, now.Add(-max(window, keepFor)).UnixMilli()); err != nil {
 			return err
 		}
 		var count int
 		var oldest sql.NullInt64
-		if err = g.db.QueryRow(ctx, `SELECT COUNT(*), MIN(opened_at) FROM careline_new_room WHERE login_id=$1`, login).Scan(&count, &oldest); err != nil {
+		if err = g.db.QueryRow(ctx, `SELECT COUNT(*), MIN(opened_at) FROM careline_new_room WHERE login_id=$1 AND opened_at > $2`,
+			login, since).Scan(&count, &oldest); err != nil {
 			return err
 		}
 		if count >= limit {
@@ -74,4 +81,16 @@ func (g *Gate) Admit(ctx context.Context, login, patient string, limit int, wind
 		return false, time.Time{}, err
 	}
 	return ok, retryAt, nil
+}
+
+// AdmittedAt returns when patient was admitted on login, or zero if not (or no longer) recorded.
+func (g *Gate) AdmittedAt(ctx context.Context, login, patient string) (time.Time, error) {
+	var opened int64
+	err := g.db.QueryRow(ctx, `SELECT opened_at FROM careline_new_room WHERE login_id=$1 AND patient_id=$2`, login, patient).Scan(&opened)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	} else if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(opened), nil
 }

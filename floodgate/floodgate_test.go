@@ -74,3 +74,29 @@ func TestAdmitConcurrently(t *testing.T) {
 		}
 	})
 }
+
+// TestAdmittedAt: when a held text was let through is known after its place is free again,
+// for its retry period.
+func TestAdmittedAt(t *testing.T) {
+	dbtest.ForEach(t, "floodgate", func(t *testing.T, db *dbutil.Database) {
+		ctx := context.Background()
+		g := New(db, zerolog.Nop())
+		if err := g.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		base := time.Date(2026, 11, 30, 14, 0, 0, 0, time.UTC)
+		if ok, _, err := g.Admit(ctx, "L", "p1", 1, time.Hour, base); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		// Two hours later p2 takes the place p1 freed; p1's record stays.
+		if ok, _, err := g.Admit(ctx, "L", "p2", 1, time.Hour, base.Add(2*time.Hour)); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		if at, err := g.AdmittedAt(ctx, "L", "p1"); !at.Equal(base) || err != nil {
+			t.Fatalf("p1 admitted at %v %v, want %v", at, err, base)
+		}
+		if at, err := g.AdmittedAt(ctx, "L", "p3"); !at.IsZero() || err != nil {
+			t.Fatalf("p3, never admitted: %v %v", at, err)
+		}
+	})
+}
