@@ -66,6 +66,7 @@ func postInit(m *mxmain.BridgeMain) {
 	if *allowUnencryptedRooms {
 		m.Log.Warn().Msg("End-to-end encryption is off (--allow-unencrypted-rooms): for benchmarks only, never with patients")
 	}
+	m.DB.RawDB.SetMaxOpenConns(m.Config.Database.MaxOpenConns)
 	m.DB.RawDB.SetMaxIdleConns(m.Config.Database.MaxIdleConns)
 	if key, ok, err := config.SecretFromEnv(config.PickleKeyEnv); err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Reading the pickle key")

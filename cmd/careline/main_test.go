@@ -101,7 +101,10 @@ func TestBridgeSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Bridge.PortalEventBuffer != 0 || cfg.Database.MaxIdleConns != minIdleConns || len(notes) != 2 {
+	if cfg.Database.Type != "postgres" || cfg.Database.MaxOpenConns != minOpenConnsPostgres {
+		t.Fatalf("bridgev2's example PostgreSQL pool: %s max_open_conns %d, want %d", cfg.Database.Type, cfg.Database.MaxOpenConns, minOpenConnsPostgres)
+	}
+	if cfg.Bridge.PortalEventBuffer != 0 || cfg.Database.MaxIdleConns != minIdleConns || len(notes) != 3 {
 		t.Fatalf("portal_event_buffer %d, max_idle_conns %d, notes %q", cfg.Bridge.PortalEventBuffer, cfg.Database.MaxIdleConns, notes)
 	}
 	if notes, _ = bridgeSettings(&cfg, false); len(notes) != 0 {
@@ -112,8 +115,8 @@ func TestBridgeSettings(t *testing.T) {
 		t.Fatalf("SQLite without a statement cache: %q", notes)
 	}
 	cfg.Database.MaxOpenConns, cfg.Database.MaxIdleConns = 2, 1
-	if _, _ = bridgeSettings(&cfg, false); cfg.Database.MaxIdleConns != 2 {
-		t.Fatalf("max_idle_conns %d above max_open_conns 2", cfg.Database.MaxIdleConns)
+	if _, _ = bridgeSettings(&cfg, false); cfg.Database.MaxIdleConns != 2 || cfg.Database.MaxOpenConns != 2 {
+		t.Fatalf("SQLite: max_idle_conns %d above max_open_conns, or max_open_conns changed to %d", cfg.Database.MaxIdleConns, cfg.Database.MaxOpenConns)
 	}
 }
 
