@@ -232,6 +232,11 @@ func (s *sender) reconcile(ctx context.Context) error {
 	return nil
 }
 
+// unreadableText is what staff read when a queued text cannot be decrypted.
+const unreadableText = "careline could not decrypt this text, so it was not sent: a storage key is missing " +
+	"from the configuration or the record was changed outside careline. Ask the admin to check " +
+	"network.storage.old_keys (a rotated key still needed), then send the message again"
+
 func (s *sender) outgoing(o *store.Outgoing) twilioapi.Outgoing {
 	out := twilioapi.Outgoing{
 		From:                s.cl.meta.PhoneNumber,
@@ -248,6 +253,9 @@ func (s *sender) outgoing(o *store.Outgoing) twilioapi.Outgoing {
 // send hands one claimed text to Twilio and says what to record.
 func (s *sender) send(ctx context.Context, o *store.Outgoing) store.Outcome {
 	switch {
+	case o.Unreadable != nil:
+		zerolog.Ctx(ctx).Err(o.Unreadable).Int64("outbox_seq", o.Seq).Msg("Outbox text does not open; failing it without sending")
+		return store.Outcome{Text: o, Failed: true, Error: unreadableText}
 	case o.PatientGone:
 		return store.Outcome{Text: o, Failed: true, Error: "the patient's record was deleted"}
 	case o.PatientOptedOut:

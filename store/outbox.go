@@ -32,8 +32,12 @@ type Outgoing struct {
 	// Read with the text by ClaimDue, so the sender does not read the patient again.
 	To              string // the patient's number
 	PatientOptedOut bool
-	PatientGone     bool    // the patient's record was deleted
-	Channel         Channel // how the message it carries travels (secure or sms); "" for codes and HELP
+	PatientGone     bool // the patient's record was deleted
+	// Unreadable says why the text or its patient's number did not open (a storage key
+	// missing from the config, or a row altered or moved by hand). Such a text is never sent;
+	// it fails on its own instead of stopping every text of the clinic number behind it.
+	Unreadable error
+	Channel    Channel // how the message it carries travels (secure or sms); "" for codes and HELP
 }
 
 // outboxContext names the text's patient and message (if any) as well as its row, so a sealed
@@ -154,8 +158,8 @@ func (s *Store) dueTexts(ctx context.Context, loginID string, codes bool, limit 
 		}
 		if phoneSealed == nil {
 			o.PatientGone = true
-		} else if o.To, err = s.Seal.OpenString(phoneSealed, phoneContext(o.PatientID)); err != nil {
-			return nil, fmt.Errorf("opening the number of outbox text %d: %w", o.Seq, err)
+		} else if o.To, err = s.Seal.OpenString(phoneSealed, phoneContext(o.PatientID)); err != nil && o.Unreadable == nil {
+			o.Unreadable = fmt.Errorf("opening the number of outbox text %d (patient %s): %w", o.Seq, o.PatientID, err)
 		}
 		o.PatientOptedOut, o.Channel = optedOut.Bool, Channel(channel.String)
 		out = append(out, o)
@@ -307,7 +311,7 @@ func (s *Store) scanOutgoing(row scannable, extra ...any) (*Outgoing, error) {
 	o.MessageID, o.TwilioSID, o.LastError, o.ErrorCode = messageID.String, sid.String, lastErr.String, int(code.Int64)
 	o.NextAttemptAt, o.GiveUpAt, o.CreatedAt = time.UnixMilli(next), time.UnixMilli(giveUp), time.UnixMilli(created)
 	if o.Body, err = s.Seal.OpenString(sealed, outboxContext(o.PatientID, o.MessageID, o.Seq)); err != nil {
-		return nil, fmt.Errorf("opening outbox text %d (patient %s): %w", o.Seq, o.PatientID, err)
+		o.Unreadable = fmt.Errorf("opening outbox text %d (patient %s): %w", o.Seq, o.PatientID, err)
 	}
 	return &o, nil
 }

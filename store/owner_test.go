@@ -73,10 +73,21 @@ func TestSealedValuesAreBoundToTheirOwner(t *testing.T) {
 		exec(`UPDATE careline_attachment SET message_id='m-p1' WHERE id='a-p1'`)
 
 		// p1's waiting text re-addressed to p2 (whose number it would be sent to).
+		// It fails on its own (no error for the batch), and p2's own text goes after it.
 		exec(`UPDATE careline_outbox SET patient_id='p2' WHERE patient_id='p1'`)
-		_, err = s.ClaimDue(ctx, "L", 10, true)
-		refused("a waiting text", err, "patient p2")
+		claimed, err := s.ClaimDue(ctx, "L", 10, true)
+		if err != nil || len(claimed) != 1 {
+			t.Fatalf("claiming with one unreadable text: %d claimed, %v", len(claimed), err)
+		}
+		refused("a waiting text", claimed[0].Unreadable, "patient p2")
+		if err = s.RecordOutcomes(ctx, []Outcome{{Text: claimed[0], Failed: true, Error: "unreadable"}}); err != nil {
+			t.Fatal(err)
+		}
+		if claimed, err = s.ClaimDue(ctx, "L", 10, true); err != nil || len(claimed) != 1 || claimed[0].Unreadable != nil || claimed[0].Body != "Clinic: see you tuesday" {
+			t.Fatalf("after the unreadable text failed, p2's own text: %d claimed, %v", len(claimed), err)
+		}
 		exec(`UPDATE careline_outbox SET patient_id='p1' WHERE seq=(SELECT MIN(seq) FROM careline_outbox)`)
+		exec(`UPDATE careline_outbox SET state='pending'`)
 
 		// A message waiting in the inbox, re-pointed at p2 (it would be bridged into p2's room).
 		in := &Inbound{MessageID: "SMp1", LoginID: "L", PatientID: "p1", Channel: ChannelSMS, From: "+14155550101", Body: "I feel worse"}
