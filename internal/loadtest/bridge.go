@@ -352,13 +352,7 @@ func (b *Bridge) Stop() {
 	if b.cmd == nil || b.cmd.Process == nil {
 		return
 	}
-	_ = b.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-b.done:
-	case <-time.After(20 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.done
-	}
+	localstack.StopProcess(b.cmd.Process, b.done, os.Interrupt)
 	b.cmd = nil
 }
 

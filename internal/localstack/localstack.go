@@ -313,14 +313,20 @@ func (s *Stack) stopBridge(sig os.Signal) {
 	if s.bridge == nil || s.bridge.Process == nil {
 		return
 	}
-	_ = s.bridge.Process.Signal(sig)
-	select {
-	case <-s.bridgeDone:
-	case <-time.After(20 * time.Second):
-		_ = s.bridge.Process.Kill()
-		<-s.bridgeDone
-	}
+	StopProcess(s.bridge.Process, s.bridgeDone, sig)
 	s.bridge = nil
+}
+
+// StopProcess sends sig to a process and waits for done (its Wait result); a process still
+// running 20 s later is killed.
+func StopProcess(p *os.Process, done <-chan error, sig os.Signal) {
+	_ = p.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = p.Kill()
+		<-done
+	}
 }
 
 // Close stops careline, Dendrite and the fake Twilio.
