@@ -187,6 +187,7 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 		job.patient = patient
 	}
 	if err := c.admitNewPatient(ctx, job.client, in); err != nil {
+		c.keywordWhileHeld(ctx, job, err)
 		return nil, err
 	}
 	var err error

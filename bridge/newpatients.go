@@ -61,6 +61,29 @@ func (c *Connector) admitNewPatient(ctx context.Context, client *Client, in *sto
 	return &heldError{until: retryAt}
 }
 
+// keywordWhileHeld applies STOP, START or HELP in a held first text at once: an opt-out must
+// not wait for a place under the limit. applyKeyword acts once per message, so when the text
+// reaches its room later nothing is applied twice.
+func (c *Connector) keywordWhileHeld(ctx context.Context, job *inboundJob, err error) {
+	var held *heldError
+	if !errors.As(err, &held) || job.in.Channel != store.ChannelSMS || classifyKeyword(job.in.Body) == store.KeywordNone {
+		return
+	}
+	var queued bool
+	err = c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) (err error) {
+		_, queued, err = job.client.applyKeyword(ctx, job.patient, job.in.MessageID, job.in.Body)
+		return err
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Could not apply the keyword of a held first text; it is applied when the text is let through")
+		return
+	}
+	zerolog.Ctx(ctx).Info().Msg("Keyword of a held first text applied at once")
+	if queued {
+		job.client.wakeSender()
+	}
+}
+
 // holdIfFlooded keeps a held text stored until its place frees up, without counting an
 // attempt: it is not failing, only waiting. It reports whether err was such a hold.
 func (c *Connector) holdIfFlooded(ctx context.Context, in *store.Inbound, err error) bool {

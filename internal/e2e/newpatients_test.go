@@ -96,6 +96,27 @@ func TestNewPatientFloodIsHeldNotDropped(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	// A STOP that is itself held takes effect at once: an opt-out does not wait for a place.
+	if status, _, err := s.Twilio.SendSMS(ctx, s.SMSURL(), twiliofake.Inbound{From: "+14155550175", To: clinicNumber, Body: "STOP"}); err != nil || status != 200 {
+		t.Fatalf("webhook: %d %v", status, err)
+	}
+	for {
+		var held, optedOut int
+		if err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM careline_inbound WHERE state='pending' AND last_error LIKE 'held: %'`).Scan(&held); err != nil {
+			t.Fatal(err)
+		}
+		if err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM careline_patient WHERE opted_out_at IS NOT NULL`).Scan(&optedOut); err != nil {
+			t.Fatal(err)
+		}
+		if held == 4 && optedOut == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d texts held and %d patients opted out, want the STOP held and applied (4 and 1)", held, optedOut)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	if got := bridged(); len(got) != 2 {
 		t.Fatalf("in rooms while the limit is used up: %v", got)
 	}
