@@ -27,19 +27,8 @@ func (c *Connector) startPortalReminders(ctx context.Context) error {
 // runPortalReminders checks for unopened secure messages until the bridge stops: often enough
 // that a reminder goes within a sixtieth of remind_after of its time, at most once a minute.
 func (c *Connector) runPortalReminders(ctx context.Context) {
-	after := c.Config.Portal.RemindAfter
-	ticker := time.NewTicker(min(max(after/60, 250*time.Millisecond), time.Minute))
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if err := c.remindUnopened(ctx, c.team.now()); err != nil {
-			zerolog.Ctx(ctx).Err(err).Msg("Could not check for unopened secure messages; trying again shortly")
-		}
-	}
+	every := min(max(c.Config.Portal.RemindAfter/60, 250*time.Millisecond), time.Minute)
+	c.runEvery(ctx, every, c.remindUnopened, "Could not check for unopened secure messages; trying again shortly")
 }
 
 // remindUnopened sends the reminders due at now, then tells staff about messages still unopened

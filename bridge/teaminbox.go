@@ -150,8 +150,13 @@ func teaminboxPeriod(args []string, c *Connector) (since, until time.Time, err e
 // runNudges mentions the owner (or the care team) once in each conversation whose patient has
 // waited network.inbox.nudge_after for a reply, until the bridge stops.
 func (c *Connector) runNudges(ctx context.Context) {
-	after := c.Config.Inbox.NudgeAfter
-	every := min(max(after/4, 250*time.Millisecond), time.Minute)
+	every := min(max(c.Config.Inbox.NudgeAfter/4, 250*time.Millisecond), time.Minute)
+	c.runEvery(ctx, every, c.nudgeDue, "Could not check for unanswered conversations; trying again shortly")
+}
+
+// runEvery calls check with the team inbox's clock every interval until the bridge stops; a
+// failed check is logged with failed and tried again at the next tick.
+func (c *Connector) runEvery(ctx context.Context, every time.Duration, check func(context.Context, time.Time) error, failed string) {
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {
@@ -160,8 +165,8 @@ func (c *Connector) runNudges(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		if err := c.nudgeDue(ctx, c.team.now()); err != nil {
-			zerolog.Ctx(ctx).Err(err).Msg("Could not check for unanswered conversations; trying again shortly")
+		if err := check(ctx, c.team.now()); err != nil {
+			zerolog.Ctx(ctx).Err(err).Msg(failed)
 		}
 	}
 }
