@@ -234,12 +234,14 @@ func (cl *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.M
 	if msg.TargetMessage == nil || isStaffOnlyMessage(msg.TargetMessage.ID) {
 		return nil
 	}
-	if err := cl.connector.Store.Withdraw(ctx, string(msg.TargetMessage.ID)); err != nil {
-		return err
-	}
-	cl.connector.audit(ctx, audit.Entry{Actor: msg.Event.Sender.String(), Action: "message.redacted",
-		PatientID: string(msg.Portal.ID), Detail: "message " + string(msg.TargetMessage.ID)})
-	return nil
+	// One transaction: the audit entry exists exactly when the withdrawal does.
+	return cl.connector.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := cl.connector.Store.Withdraw(ctx, string(msg.TargetMessage.ID)); err != nil {
+			return err
+		}
+		return cl.connector.auditIn(ctx, audit.Entry{Actor: msg.Event.Sender.String(), Action: "message.redacted",
+			PatientID: string(msg.Portal.ID), Detail: "message " + string(msg.TargetMessage.ID)})
+	})
 }
 
 // HandleMatrixReadReceipt: staff reading a patient's message is not reported to the patient.
