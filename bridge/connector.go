@@ -81,6 +81,7 @@ func (c *Connector) Init(br *bridgev2.Bridge) {
 	c.Store = store.New(br.DB.Database, c.Seal, br.Log.With().Str("db_section", "careline").Logger())
 	c.Audit = audit.New(br.DB.Database, audit.KeyFromSecret(c.Config.Privacy.IdentityKey), br.Log.With().Str("db_section", "careline_audit").Logger())
 	c.Audit.SetRetention(c.Config.Retention.Audit)
+	keepHomeserverConnections(br) // bridgev2 initialised the Matrix side (and its client) just before
 }
 
 // backgroundCtx is the bridge's background context, for work that outlives a request.
