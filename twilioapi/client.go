@@ -24,7 +24,6 @@ type Client struct {
 	http       *http.Client
 	media      *http.Client // follows redirects only to Twilio's media hosts
 	apiBase    *url.URL
-	validator  twclient.RequestValidator
 }
 
 // New checks the credentials' shape and builds a client that sends every *.twilio.com
@@ -59,7 +58,6 @@ func New(apiURL, accountSID, authToken string) (*Client, error) {
 		rest:       rest,
 		http:       hc,
 		apiBase:    apiBase,
-		validator:  twclient.NewRequestValidator(authToken),
 	}
 	c.media = &http.Client{
 		Timeout:   hc.Timeout,

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"sort"
 	"testing"
+
+	twclient "github.com/twilio/twilio-go/client"
 )
 
 const (
@@ -30,6 +32,35 @@ func sign(token, fullURL string, form url.Values) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// TestValidSignatureTwilioExamples: the signatures of Twilio's documented example (auth token
+// 12345, as twilio-go's own tests use it), including a parameter whose name starts another's,
+// and the URL with a port Twilio may or may not have signed.
+func TestValidSignatureTwilioExamples(t *testing.T) {
+	c := &Client{authToken: "12345"}
+	form := url.Values{
+		"CallSid": {"CA1234567890ABCDE"}, "Caller": {"+14158675309"}, "Digits": {"1234"}, "From": {"+14158675309"},
+		"To": {"+18005551212"}, "ReasonConferenceEnded": {"test"}, "Reason": {"Participant"},
+	}
+	for _, tc := range []struct {
+		name, url, signature string
+		want                 bool
+	}{
+		{"documented example", "https://mycompany.com/myapp.php?foo=1&bar=2", "vOEb5UThFn24KEfnOFLQY2AE5FY=", true},
+		{"signed without the port the URL has", "https://mycompany.com:1234/myapp.php?foo=1&bar=2", "vOEb5UThFn24KEfnOFLQY2AE5FY=", true},
+		{"http, signed without the port", "http://mycompany.com:1234/myapp.php?foo=1&bar=2", "n2xBNyzSW7rfYStDtOFiFMv7qNo=", true},
+		{"http, no port", "http://mycompany.com/myapp.php?foo=1&bar=2", "n2xBNyzSW7rfYStDtOFiFMv7qNo=", true},
+		{"https signature for http", "http://mycompany.com/myapp.php?foo=1&bar=2", "vOEb5UThFn24KEfnOFLQY2AE5FY=", false},
+		{"parameters sorted wrongly", "https://mycompany.com/myapp.php?foo=1&bar=2", "95+Bu0JVPi0r/SsESZCVf0dWAjw=", false},
+		{"another URL", "https://mycompany.com/myapp.php?foo=1&bar=3", "vOEb5UThFn24KEfnOFLQY2AE5FY=", false},
+		{"line break in the signature", "https://mycompany.com/myapp.php?foo=1&bar=2", "vOEb5UThFn24KEfnOFLQY2AE5FY=\n", false},
+		{"no signature", "https://mycompany.com/myapp.php?foo=1&bar=2", "", false},
+	} {
+		if got := c.ValidSignature(tc.url, form, tc.signature); got != tc.want {
+			t.Errorf("%s: valid = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // FuzzValidSignature: a webhook signed with the account's token over the URL and form is
 // accepted; the same signature over a changed value, a changed URL or another token is not;
 // a made-up signature or a repeated parameter never is.
@@ -42,11 +73,18 @@ func FuzzValidSignature(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	twilioGo := twclient.NewRequestValidator(testAuthToken)
 	f.Fuzz(func(t *testing.T, fullURL, key, value, otherValue, forged string) {
 		form := url.Values{"AccountSid": {testAccountSID}, key: {value}}
 		good := sign(testAuthToken, fullURL, form)
 		if !c.ValidSignature(fullURL, form, good) {
 			t.Fatalf("a correctly signed webhook was refused (url %q, %q=%q)", fullURL, key, value)
+		}
+		params := map[string]string{"AccountSid": testAccountSID, key: value}
+		for _, sig := range []string{good, forged} {
+			if ours, theirs := c.ValidSignature(fullURL, form, sig), twilioGo.Validate(fullURL, params, sig); ours != theirs {
+				t.Fatalf("signature %q for %q: valid %v, twilio-go says %v", sig, fullURL, ours, theirs)
+			}
 		}
 		if otherValue != value && key != "AccountSid" {
 			changed := url.Values{"AccountSid": {testAccountSID}, key: {otherValue}}
