@@ -12,18 +12,18 @@ import (
 	"github.com/careline/careline/template"
 )
 
-// afterPatientText runs the workflows an incoming SMS starts, once it is in the room:
-// the after-hours auto-reply, and the reminder of scheduled sends still pending.
-// Keywords (STOP, HELP, START…) start neither.
-func (c *Connector) afterPatientText(ctx context.Context, cl *Client, patientID, body string) {
+// afterPatientText runs the workflow an incoming SMS starts once it is in the room, the
+// after-hours auto-reply, and reports whether the text awaits a reply from staff: the
+// finisher then records it in the team inbox and reminds staff of scheduled sends still
+// pending (finishInbound). Keywords (STOP, HELP, START…) start none of these.
+func (c *Connector) afterPatientText(ctx context.Context, cl *Client, patientID, body string) bool {
 	if classifyKeyword(body) != store.KeywordNone {
-		return
+		return false
 	}
-	c.patientWrote(ctx, cl, patientID)
-	c.remindScheduled(ctx, cl, patientID)
 	if err := c.autoReplyAfterHours(ctx, cl, patientID, time.Now()); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Could not send the after-hours auto-reply")
 	}
+	return true
 }
 
 // autoReplyAfterHours sends the generic after-hours reply when the clinic is closed, at most

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 
@@ -260,13 +261,9 @@ func (c *Connector) afterScheduled(ctx context.Context, send *schedule.Send, out
 }
 
 // remindScheduled tells staff, once per pending send, that the patient wrote before it went.
-func (c *Connector) remindScheduled(ctx context.Context, cl *Client, patientID string) {
+func (c *Connector) remindScheduled(ctx context.Context, portal *bridgev2.Portal, patientID string) {
 	fresh, err := c.wf.schedule.MarkReminded(ctx, patientID)
-	if err != nil || len(fresh) == 0 {
-		return
-	}
-	portal, err := c.Bridge.GetExistingPortalByKey(ctx, portalKey(cl.login.ID, patientID))
-	if err != nil || portal == nil || portal.MXID == "" {
+	if err != nil || len(fresh) == 0 || portal.MXID == "" {
 		return
 	}
 	var ids []string

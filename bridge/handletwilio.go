@@ -19,6 +19,7 @@ import (
 	"github.com/careline/careline/audit"
 	"github.com/careline/careline/metrics"
 	"github.com/careline/careline/store"
+	"github.com/careline/careline/teaminbox"
 	"github.com/careline/careline/token"
 	"github.com/careline/careline/twilioapi"
 )
@@ -33,6 +34,9 @@ type inboundJob struct {
 	fetched     []store.MediaRef // MMS media fetched from Twilio, deleted there once in the room
 	portal      *bridgev2.Portal
 	inRoom      bool // found in the room already: an earlier attempt got it there before a restart
+	// awaitsReply: the patient wrote something staff should answer (not a keyword, not an
+	// appointment answer); the finisher records it in the team inbox.
+	awaitsReply bool
 }
 
 func inboundLog(ctx context.Context, in *store.Inbound) zerolog.Logger {
@@ -293,10 +297,10 @@ func (c *Connector) afterRoom(ctx context.Context, job *inboundJob) {
 	// Both act at most once however often this runs (throttled, or answered already).
 	if in.Channel == store.ChannelSMS && !c.answerReminder(ctx, job.msg.PatientID, in.Body, string(store.ChannelSMS)) {
 		// Before the finisher's message.received, so the trail orders them.
-		c.afterPatientText(ctx, client, job.msg.PatientID, in.Body)
+		job.awaitsReply = c.afterPatientText(ctx, client, job.msg.PatientID, in.Body)
 	}
 	if in.Channel == store.ChannelPortal {
-		c.patientWrote(ctx, client, job.msg.PatientID) // a portal post is never a keyword nor an appointment answer
+		job.awaitsReply = true // a portal post is never a keyword nor an appointment answer
 	}
 }
 
@@ -318,13 +322,25 @@ func (c *Connector) finishAll(ctx context.Context, jobs []*inboundJob) {
 }
 
 // finishInbound records, in ONE commit for all the jobs, what follows each message into its
-// room: its keyword (STOP/START/HELP), its audit entry (the audit chain's head taken once for
-// the batch) and closing its inbox row. Each runs on a retry too, even when the message
-// turned out to be in the room already, and acts only once.
+// room: its keyword (STOP/START/HELP), the team inbox's wait for a reply, its audit entry (the
+// audit chain's head taken once for the batch) and closing its inbox row. Each runs on a retry
+// too, even when the message turned out to be in the room already, and acts only once. What
+// goes to Matrix (notices, spaces) follows the commit.
 func (c *Connector) finishInbound(ctx context.Context, jobs ...*inboundJob) error {
 	notices := make([]string, len(jobs))
 	queued := make([]bool, len(jobs))
+	var wrote []teaminbox.Wrote
+	var remind map[string]bool
 	err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		// First: the conversations' rows are locked before the audit chain's head.
+		var err error
+		if wrote, remind, err = c.recordAwaitingReply(ctx, jobs); err != nil {
+			return err
+		}
+		reopened := map[string]bool{}
+		for _, w := range wrote {
+			reopened[w.Conv.PatientID] = w.Reopened
+		}
 		var entries []audit.Entry
 		ids := make([]string, len(jobs))
 		for i, job := range jobs {
@@ -340,6 +356,11 @@ func (c *Connector) finishInbound(ctx context.Context, jobs ...*inboundJob) erro
 				if notices[i], queued[i], err = job.client.applyKeyword(job.log.WithContext(ctx), job.patient, msg.ID, in.Body); err != nil {
 					return err
 				}
+			}
+			if job.awaitsReply && reopened[msg.PatientID] {
+				reopened[msg.PatientID] = false
+				entries = append(entries, audit.Entry{Actor: patientActor(msg.PatientID), Action: "conversation.reopened", PatientID: msg.PatientID,
+					Detail: "reopened by a new message from the patient"})
 			}
 			entries = append(entries, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
 				Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(job.attachments))})
@@ -360,6 +381,7 @@ func (c *Connector) finishInbound(ctx context.Context, jobs ...*inboundJob) erro
 			c.sendNotice(job.log.WithContext(ctx), job.portal, notices[i], "")
 		}
 	}
+	c.afterAwaitingReply(ctx, jobs, wrote, remind)
 	return nil
 }
 

@@ -50,6 +50,12 @@ func newInboundFixture(t *testing.T) *inboundFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
+	return newInboundFixtureOn(t, db)
+}
+
+// newInboundFixtureOn is the fixture on a given database (see dbtest.ForEach).
+func newInboundFixtureOn(t *testing.T, db *dbutil.Database) *inboundFixture {
+	t.Helper()
 	keys, err := atrest.NewKeyring("k1", map[string][]byte{"k1": bytes.Repeat([]byte{7}, atrest.KeySize)})
 	if err != nil {
 		t.Fatal(err)

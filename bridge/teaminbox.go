@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/audit"
+	"github.com/careline/careline/store"
 	"github.com/careline/careline/teaminbox"
 )
 
@@ -42,8 +43,9 @@ func (c *Connector) startTeamInbox(ctx context.Context) error {
 	return c.startPortalReminders(ctx)
 }
 
-// patientWrote puts a conversation in the queue after a message from the patient (not a
-// keyword, not an appointment answer). A closed conversation opens again and its owner is told.
+// patientWrote puts a conversation in the queue after a missed call from the patient. A closed
+// conversation opens again and its owner is told. (A patient's message does the same in the
+// inbox's finisher: recordAwaitingReply.)
 func (c *Connector) patientWrote(ctx context.Context, cl *Client, patientID string) {
 	if c.team.store == nil {
 		return
@@ -64,11 +66,84 @@ func (c *Connector) patientWrote(ctx context.Context, cl *Client, patientID stri
 	}
 	c.audit(ctx, audit.Entry{Actor: patientActor(conv.PatientID), Action: "conversation.reopened", PatientID: conv.PatientID,
 		Detail: "reopened by a new message from the patient"})
+	c.showReopened(ctx, portal, conv)
+}
+
+// showReopened shows in the room that the patient's message opened the conversation again,
+// and tells its owner.
+func (c *Connector) showReopened(ctx context.Context, portal *bridgev2.Portal, conv *teaminbox.Conversation) {
 	change := "The patient wrote again: the conversation is open again."
 	if conv.Assignee != "" {
 		change = fmt.Sprintf("%s: the patient wrote again, so the conversation is open again.", conv.Assignee)
 	}
 	c.showConversation(ctx, portal, conv, change, conv.Assignee)
+}
+
+// recordAwaitingReply records, in the caller's transaction, that the patients of the jobs
+// that await a reply wrote (one read and one write of the team inbox for the batch), and
+// tells which of the patients who texted have scheduled sends staff were not reminded of yet
+// (one read for the batch; almost always none).
+func (c *Connector) recordAwaitingReply(ctx context.Context, jobs []*inboundJob) (wrote []teaminbox.Wrote, remind map[string]bool, err error) {
+	var msgs []teaminbox.Message
+	var texted []string
+	now := time.Time{}
+	for _, job := range jobs {
+		if !job.awaitsReply {
+			continue
+		}
+		if job.in.Channel == store.ChannelSMS {
+			texted = append(texted, job.msg.PatientID)
+		}
+		if c.team.store == nil {
+			continue
+		} else if job.portal.MXID == "" {
+			job.log.Error().Msg("No room to record the patient's message in the team inbox")
+			continue
+		}
+		if now.IsZero() {
+			now = c.team.now()
+		}
+		msgs = append(msgs, teaminbox.Message{PatientID: string(job.portal.ID), RoomID: job.portal.MXID.String(), At: now})
+	}
+	if c.team.store != nil && len(msgs) > 0 {
+		if wrote, err = c.team.store.PatientsWrote(ctx, msgs); err != nil {
+			return nil, nil, err
+		}
+	}
+	if c.wf.schedule != nil && len(texted) > 0 {
+		if remind, err = c.wf.schedule.Unreminded(ctx, texted); err != nil {
+			return nil, nil, fmt.Errorf("looking for scheduled sends to remind staff of: %w", err)
+		}
+	}
+	return wrote, remind, nil
+}
+
+// afterAwaitingReply does, once recordAwaitingReply's changes are committed, what they call
+// for outside the database: the spaces follow, a reopened conversation is shown in its room
+// and its owner told, and staff are reminded of the scheduled sends still pending.
+func (c *Connector) afterAwaitingReply(ctx context.Context, jobs []*inboundJob, wrote []teaminbox.Wrote, remind map[string]bool) {
+	if len(wrote) == 0 && len(remind) == 0 {
+		return
+	}
+	byPatient := make(map[string]*inboundJob, len(jobs))
+	for _, job := range jobs {
+		if job.awaitsReply {
+			byPatient[job.msg.PatientID] = job
+		}
+	}
+	for _, w := range wrote {
+		if w.SpacesChanged {
+			c.spacesChanged(w.Conv.PatientID)
+		}
+		if job := byPatient[w.Conv.PatientID]; w.Reopened && job != nil {
+			c.showReopened(job.log.WithContext(ctx), job.portal, w.Conv)
+		}
+	}
+	for patientID := range remind {
+		if job := byPatient[patientID]; job != nil {
+			c.remindScheduled(job.log.WithContext(ctx), job.portal, patientID)
+		}
+	}
 }
 
 // staffReplied takes a conversation out of the queue after a staff message went to the patient.

@@ -11,6 +11,8 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -227,6 +229,39 @@ func (s *Store) Finish(ctx context.Context, id, state, outcome string) (bool, er
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// Unreminded tells which of the patients have pending sends staff were not reminded of yet,
+// in one indexed query for all of them: almost always none, so MarkReminded (and its write)
+// runs only for those.
+func (s *Store) Unreminded(ctx context.Context, patientIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(patientIDs) == 0 {
+		return out, nil
+	}
+	var in strings.Builder
+	args := []any{Pending}
+	for i, p := range patientIDs {
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		args = append(args, p)
+		in.WriteString("$" + strconv.Itoa(len(args)))
+	}
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT patient_id FROM careline_scheduled_send
+		WHERE patient_id IN (`+in.String()+`) AND state=$1 AND reminded_at IS NULL`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		if err = rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out[p] = true
+	}
+	return out, rows.Err()
 }
 
 // MarkReminded records that staff were reminded of a patient's pending sends, and reports

@@ -77,8 +77,28 @@ func TestScheduleListCancelAndSealedPayload(t *testing.T) {
 			t.Errorf("pending after cancel %+v", pending)
 		}
 		// Reminders of pending sends are given once per send.
+		unreminded := func() []string {
+			t.Helper()
+			got, err := s.Unreminded(ctx, []string{"p1", "p2", "p3"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, p := range []string{"p1", "p2", "p3"} {
+				if got[p] {
+					ids = append(ids, p)
+				}
+			}
+			return ids
+		}
+		if got := unreminded(); len(got) != 2 || got[0] != "p1" || got[1] != "p2" {
+			t.Errorf("unreminded %v, want [p1 p2]", got)
+		}
 		if fresh, err := s.MarkReminded(ctx, "p1"); err != nil || len(fresh) != 1 {
 			t.Errorf("first reminder %d %v", len(fresh), err)
+		}
+		if got := unreminded(); len(got) != 1 || got[0] != "p2" {
+			t.Errorf("unreminded after reminding p1 %v, want [p2]", got)
 		}
 		if fresh, err := s.MarkReminded(ctx, "p1"); err != nil || len(fresh) != 0 {
 			t.Errorf("second reminder %d %v", len(fresh), err)

@@ -8,6 +8,9 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -90,28 +93,126 @@ func (s *Store) ensure(ctx context.Context, patientID, roomID string) error {
 // reply (since its oldest unanswered message) and a closed one opens again. It returns the state
 // after the change and whether it reopened.
 func (s *Store) PatientWrote(ctx context.Context, patientID, roomID string, at time.Time) (conv *Conversation, reopened bool, err error) {
-	err = s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		if err := s.ensure(ctx, patientID, roomID); err != nil {
-			return err
+	wrote, err := s.PatientsWrote(ctx, []Message{{PatientID: patientID, RoomID: roomID, At: at}})
+	if err != nil {
+		return nil, false, err
+	}
+	return wrote[0].Conv, wrote[0].Reopened, nil
+}
+
+// Message is a patient's message, for PatientsWrote.
+type Message struct {
+	PatientID string
+	RoomID    string
+	At        time.Time
+}
+
+// Wrote is what a patient's messages changed in their conversation.
+type Wrote struct {
+	Conv     *Conversation // the state after the change
+	Reopened bool          // it was closed
+	// SpacesChanged: the spaces it belongs in may differ now (a new wait, a new room).
+	SpacesChanged bool
+}
+
+// PatientsWrote records messages from patients, as PatientWrote does for one, in the caller's
+// transaction if ctx holds one: one read of all their conversations and one upsert for all of
+// them, however many messages. It returns one Wrote per patient, in the order of their first
+// message.
+func (s *Store) PatientsWrote(ctx context.Context, msgs []Message) ([]Wrote, error) {
+	type span struct {
+		roomID      string
+		first, last int64
+	}
+	var order []string
+	spans := make(map[string]*span, len(msgs))
+	for _, m := range msgs {
+		at := m.At.UnixMilli()
+		if sp := spans[m.PatientID]; sp != nil {
+			sp.roomID, sp.first, sp.last = m.RoomID, min(sp.first, at), max(sp.last, at)
+			continue
 		}
-		before, err := s.Get(ctx, patientID)
+		order = append(order, m.PatientID)
+		spans[m.PatientID] = &span{roomID: m.RoomID, first: at, last: at}
+	}
+	if len(order) == 0 {
+		return nil, nil
+	}
+	out := make([]Wrote, len(order))
+	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		in, args := inList(1, len(order))
+		for i, p := range order {
+			args[i] = p
+		}
+		// Read before the write, to know what changed. On PostgreSQL the rows are locked, so a
+		// staff member's close cannot slip in between (SQLite writers are serialised anyway).
+		lock := ""
+		if s.db.Dialect == dbutil.Postgres {
+			lock = " FOR UPDATE"
+		}
+		before, err := s.list(ctx, `SELECT `+columns+` FROM careline_teaminbox_conversation WHERE patient_id IN `+in+lock, args...)
 		if err != nil {
 			return err
 		}
-		reopened = !before.Open()
-		_, err = s.db.Exec(ctx, `
-			UPDATE careline_teaminbox_conversation
-			SET closed_at=NULL, last_patient_at=$2,
-			    waiting_since=CASE WHEN waiting_since IS NULL OR closed_at IS NOT NULL THEN $2 ELSE waiting_since END,
-			    nudged_at=CASE WHEN waiting_since IS NULL OR closed_at IS NOT NULL THEN NULL ELSE nudged_at END
-			WHERE patient_id=$1`, patientID, at.UnixMilli())
+		var values strings.Builder
+		args = make([]any, 0, 4*len(order))
+		for i, p := range order {
+			if i > 0 {
+				values.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&values, "($%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
+			sp := spans[p]
+			args = append(args, p, sp.roomID, sp.first, sp.last)
+		}
+		// A new wait starts from the first of the messages, unless the patient waits already.
+		after, err := s.list(ctx, `
+			INSERT INTO careline_teaminbox_conversation AS c (patient_id, room_id, waiting_since, last_patient_at)
+			VALUES `+values.String()+`
+			ON CONFLICT (patient_id) DO UPDATE SET room_id=excluded.room_id, closed_at=NULL, last_patient_at=excluded.last_patient_at,
+			    waiting_since=CASE WHEN c.waiting_since IS NULL OR c.closed_at IS NOT NULL THEN excluded.waiting_since ELSE c.waiting_since END,
+			    nudged_at=CASE WHEN c.waiting_since IS NULL OR c.closed_at IS NOT NULL THEN NULL ELSE c.nudged_at END
+			RETURNING `+columns, args...)
 		if err != nil {
 			return err
 		}
-		conv, err = s.Get(ctx, patientID)
-		return err
+		was := make(map[string]*Conversation, len(before))
+		for _, conv := range before {
+			was[conv.PatientID] = conv
+		}
+		now := make(map[string]*Conversation, len(after))
+		for _, conv := range after {
+			now[conv.PatientID] = conv
+		}
+		for i, p := range order {
+			conv, old := now[p], was[p]
+			if conv == nil {
+				return fmt.Errorf("the team inbox did not return the conversation of %s", p)
+			}
+			out[i] = Wrote{Conv: conv, Reopened: old != nil && !old.Open(),
+				SpacesChanged: old == nil || !old.Waiting() || old.RoomID != conv.RoomID}
+		}
+		return nil
 	})
-	return conv, reopened, err
+	if err != nil {
+		return nil, fmt.Errorf("recording patients' messages in the team inbox: %w", err)
+	}
+	return out, nil
+}
+
+// inList is "($first, $first+1, …)" for n values, and room for the values as arguments.
+func inList(first, n int) (string, []any) {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	b.WriteByte(')')
+	return b.String(), make([]any, n)
 }
 
 // StaffReplied records a reply to the patient by staff: the wait, if any, ends, and its first

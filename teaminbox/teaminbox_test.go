@@ -109,3 +109,67 @@ func mustWrite(t *testing.T, s *Store, patientID, roomID string, at time.Time) {
 		t.Fatal(err)
 	}
 }
+
+// TestPatientsWroteInOneGo: messages of several patients recorded at once change each
+// conversation as the same messages one by one would, and say what changed: a reopen, a new
+// wait or a new room moves the spaces, a further message to a waiting conversation does not.
+func TestPatientsWroteInOneGo(t *testing.T) {
+	dbtest.ForEach(t, "teaminboxbatch", func(t *testing.T, db *dbutil.Database) {
+		ctx := context.Background()
+		s := New(db, zerolog.Nop())
+		if err := s.Upgrade(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+		mustWrite(t, s, "waiting", "!w", t0)
+		mustWrite(t, s, "closed", "!c", t0)
+		if _, err := s.Assign(ctx, "closed", "!c", "@lee:x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Close(ctx, "closed", "!c", t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, s, "answered", "!a", t0)
+		if _, err := s.StaffReplied(ctx, "answered", "!a", "@lee:x", t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, s, "moved", "!old", t0)
+		at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Hour) }
+		wrote, err := s.PatientsWrote(ctx, []Message{
+			{"closed", "!c", at(1)}, {"new", "!n", at(2)}, {"waiting", "!w", at(3)}, {"closed", "!c", at(4)},
+			{"answered", "!a", at(5)}, {"moved", "!new", at(6)}, {"new", "!n", at(7)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type want struct {
+			patient, room          string
+			reopened, spaces       bool
+			waitingSince, lastSeen time.Time
+		}
+		wants := []want{
+			{"closed", "!c", true, true, at(1), at(4)},
+			{"new", "!n", false, true, at(2), at(7)},
+			{"waiting", "!w", false, false, t0, at(3)},
+			{"answered", "!a", false, true, at(5), at(5)},
+			{"moved", "!new", false, true, t0, at(6)},
+		}
+		if len(wrote) != len(wants) {
+			t.Fatalf("%d results, want %d: %+v", len(wrote), len(wants), wrote)
+		}
+		for i, w := range wants {
+			got := wrote[i]
+			if got.Conv.PatientID != w.patient || got.Conv.RoomID != w.room || got.Reopened != w.reopened || got.SpacesChanged != w.spaces ||
+				!got.Conv.WaitingSince.Equal(w.waitingSince) || !got.Conv.LastPatientAt.Equal(w.lastSeen) || !got.Conv.Waiting() {
+				t.Errorf("%s: got %+v (conv %+v), want %+v", w.patient, got, got.Conv, w)
+			}
+			stored, err := s.Get(ctx, w.patient)
+			if err != nil || *stored != *got.Conv {
+				t.Errorf("%s: stored %+v, returned %+v (%v)", w.patient, stored, got.Conv, err)
+			}
+		}
+		if wrote[0].Conv.Assignee != "@lee:x" {
+			t.Errorf("reopening dropped the owner: %+v", wrote[0].Conv)
+		}
+	})
+}
