@@ -249,6 +249,13 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 func (c *Connector) markSending(ctx context.Context, jobs []*inboundJob) []*inboundJob {
 	mark := func(jobs []*inboundJob) error {
 		return c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+			// Not waited for on disk (ARCHITECTURE.md, "A patient texts the clinic"): lost
+			// only in a crash of PostgreSQL itself, before bridgev2's synchronous commit of
+			// any of these messages flushed it; the rows are still pending then and are
+			// sent again (one whose send was in flight may reach its room twice).
+			if err := c.Store.CommitWithoutDiskWait(ctx); err != nil {
+				return err
+			}
 			var ids []string
 			for _, job := range jobs {
 				if job.inRoom {
@@ -332,6 +339,13 @@ func (c *Connector) finishInbound(ctx context.Context, jobs ...*inboundJob) erro
 	var wrote []teaminbox.Wrote
 	var remind map[string]bool
 	err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		// Not waited for on disk: lost only in a crash of PostgreSQL itself, and then redone
+		// by the inbox (the rows are still "sending"; the next start finds the messages in
+		// their rooms and finishes them). A keyword's reply is claimed by the outbox in a
+		// synchronous commit before it goes to Twilio, which flushes this one with it.
+		if err := c.Store.CommitWithoutDiskWait(ctx); err != nil {
+			return err
+		}
 		// First: the conversations' rows are locked before the audit chain's head.
 		var err error
 		if wrote, remind, err = c.recordAwaitingReply(ctx, jobs); err != nil {

@@ -5,6 +5,7 @@ package store
 import (
 	"context"
 	"embed"
+	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,4 +47,20 @@ func millis(v *int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(*v)
+}
+
+// CommitWithoutDiskWait lets the transaction in ctx commit without waiting for PostgreSQL to
+// flush it to disk (synchronous_commit off, for this transaction only); SQLite (WAL,
+// synchronous=NORMAL) is left as it is. Use it only for commits whose loss in a crash of
+// PostgreSQL itself is redone by the inbox: the rows stay pending until the finisher's
+// commit, and the webhook's own commit, which Twilio's answer waits for, stays synchronous.
+// A crash of careline loses nothing either way: PostgreSQL still writes the commit.
+func (s *Store) CommitWithoutDiskWait(ctx context.Context) error {
+	if s.DB.Dialect != dbutil.Postgres {
+		return nil
+	}
+	if _, err := s.DB.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		return fmt.Errorf("letting the commit skip the disk wait: %w", err)
+	}
+	return nil
 }
