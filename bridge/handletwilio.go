@@ -53,7 +53,7 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 	jobs := make([]*inboundJob, 0, len(items))
 	for _, item := range items {
 		job, err := c.prepareInbound(ctx, item)
-		if errors.Is(err, errInboundDone) {
+		if errors.Is(err, errInboundDone) || errors.Is(err, errWaitsBehind) {
 			c.inbox.done(item)
 			continue
 		} else if err != nil {
@@ -64,6 +64,10 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 	}
 	for _, job := range c.markSending(ctx, jobs) {
 		jobCtx := job.log.WithContext(ctx)
+		if !job.inRoom && c.inbox.behind(job.in) { // an earlier message of the patient failed in this batch
+			c.inbox.done(job.inboxItem)
+			continue
+		}
 		if !job.inRoom {
 			if err := c.queuePatientMessage(jobCtx, job.client, job.portal, job.msg, job.attachments); err != nil {
 				c.inboundFailed(jobCtx, job.inboxItem, err)
@@ -72,6 +76,7 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 			job.log.Debug().Msg("Incoming message bridged")
 		}
 		job.settled()
+		c.inbox.settledFor(job.in)
 		c.countInbound(job.in, metrics.ResultOK)
 		c.afterRoom(jobCtx, job)
 		c.inbox.finish(job)
@@ -80,6 +85,10 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 
 // errInboundDone: the sweep listed a message that another attempt finished meanwhile.
 var errInboundDone = errors.New("the message was finished meanwhile")
+
+// errWaitsBehind: an earlier message of the same patient waits for a retry; this one waits
+// for it, stays due, and the sweep offers it again.
+var errWaitsBehind = errors.New("an earlier message of the patient waits for a retry")
 
 // inboundFailed schedules another attempt of a message that did not reach its room, or gives
 // up on it.
@@ -99,6 +108,7 @@ func (c *Connector) inboundFailed(ctx context.Context, item *inboxItem, err erro
 		c.giveUpInbound(ctx, item, err)
 		return
 	}
+	c.inbox.retryLater(in)
 	delay := inboxBackoff(attempt)
 	log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("Incoming message not in its room yet; will retry")
 	if markErr := c.Store.RetryInbound(ctx, in.MessageID, time.Now().Add(delay), err.Error()); markErr != nil {
@@ -118,6 +128,7 @@ func (c *Connector) giveUpInbound(ctx context.Context, item *inboxItem, cause er
 	in := item.in
 	log := zerolog.Ctx(ctx)
 	log.Error().Err(cause).Int("attempts", in.Attempts+1).Msg("Gave up bringing an incoming message into its room")
+	c.inbox.settledFor(in) // the patient's later messages no longer wait for it
 	if err := c.Store.GiveUpInbound(ctx, in.MessageID, cause.Error()); err != nil {
 		log.Err(err).Msg("Could not record giving up an incoming message")
 		return
@@ -164,11 +175,15 @@ func smsSID(in *store.Inbound) string {
 // its patient, the message itself (an SMS's media fetched from Twilio) and its room; after a
 // restart it checks whether an earlier attempt got the message there already.
 func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inboundJob, error) {
+	if c.inbox.behind(item.in) {
+		return nil, errWaitsBehind
+	}
 	if item.swept {
 		fresh, err := c.Store.GetInbound(ctx, item.in.MessageID)
 		if err != nil {
 			return nil, err
 		} else if fresh == nil || fresh.State != store.InboundPending {
+			c.inbox.settledFor(item.in)
 			return nil, errInboundDone
 		}
 		item.in = fresh

@@ -87,6 +87,7 @@ func newInboundFixtureOn(t *testing.T, db *dbutil.Database) *inboundFixture {
 		meta:      &UserLoginMetadata{AccountSID: testAccountSID, PhoneNumber: testClinic},
 		twilio:    tw,
 	}
+	c.inbox = &inbox{c: c}
 	return &inboundFixture{c: c, client: client, fake: fake, store: st}
 }
 

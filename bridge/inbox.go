@@ -100,6 +100,67 @@ type inbox struct {
 	wg        sync.WaitGroup // shard workers and the sweep
 	finished  chan struct{}  // closed when the finisher is done
 	stopOnce  sync.Once
+
+	// retrying: per patient, their messages waiting for another attempt after a failure
+	// (message id → place in the patient's order). A patient's later messages wait behind
+	// them (behind), so the patient's messages reach the room in the order they came; other
+	// patients are not held up.
+	retryingMu sync.Mutex
+	retrying   map[string]map[string]inboxPlace
+}
+
+// inboxPlace is where a message stands in its patient's order: by arrival, then by id (as
+// the sweep lists them).
+type inboxPlace struct {
+	at time.Time
+	id string
+}
+
+func placeOf(in *store.Inbound) inboxPlace { return inboxPlace{at: in.ReceivedAt, id: in.MessageID} }
+
+func (p inboxPlace) before(q inboxPlace) bool {
+	return p.at.UnixMilli() < q.at.UnixMilli() || (p.at.UnixMilli() == q.at.UnixMilli() && p.id < q.id)
+}
+
+// retryLater notes a message waiting for its next attempt: its patient's later messages
+// wait behind it.
+func (ib *inbox) retryLater(in *store.Inbound) {
+	ib.retryingMu.Lock()
+	defer ib.retryingMu.Unlock()
+	if ib.retrying == nil {
+		ib.retrying = make(map[string]map[string]inboxPlace)
+	}
+	if ib.retrying[in.PatientID] == nil {
+		ib.retrying[in.PatientID] = make(map[string]inboxPlace)
+	}
+	ib.retrying[in.PatientID][in.MessageID] = placeOf(in)
+}
+
+// settledFor notes a message in its room, given up or closed otherwise: nothing waits behind
+// it any more.
+func (ib *inbox) settledFor(in *store.Inbound) {
+	ib.retryingMu.Lock()
+	defer ib.retryingMu.Unlock()
+	if waiting := ib.retrying[in.PatientID]; waiting != nil {
+		delete(waiting, in.MessageID)
+		if len(waiting) == 0 {
+			delete(ib.retrying, in.PatientID)
+		}
+	}
+}
+
+// behind reports whether an earlier message of the same patient waits for a retry: this one
+// must wait for it (the sweep offers it again).
+func (ib *inbox) behind(in *store.Inbound) bool {
+	ib.retryingMu.Lock()
+	defer ib.retryingMu.Unlock()
+	me := placeOf(in)
+	for id, place := range ib.retrying[in.PatientID] {
+		if id != in.MessageID && place.before(me) {
+			return true
+		}
+	}
+	return false
 }
 
 func newInbox(c *Connector) *inbox {
@@ -212,6 +273,13 @@ func (ib *inbox) sweep() {
 	defer ib.wg.Done()
 	ticker := time.NewTicker(inboxSweepEvery)
 	defer ticker.Stop()
+	for !ib.loadRetrying() {
+		select {
+		case <-ib.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 	for {
 		due, err := ib.c.Store.DueInbound(ib.ctx, inboxShards*inboxShardBuffer/2)
 		if err != nil && ib.ctx.Err() == nil {
@@ -226,6 +294,22 @@ func (ib *inbox) sweep() {
 		case <-ticker.C:
 		}
 	}
+}
+
+// loadRetrying notes the messages that were waiting for a retry before a restart, before the
+// first sweep: they keep their patients' later messages (due earlier) behind them.
+func (ib *inbox) loadRetrying() bool {
+	retrying, err := ib.c.Store.RetryingInbound(ib.ctx)
+	if err != nil {
+		if ib.ctx.Err() == nil {
+			zerolog.Ctx(ib.ctx).Err(err).Msg("Could not list incoming messages waiting for a retry; will try again")
+		}
+		return false
+	}
+	for _, in := range retrying {
+		ib.retryLater(in)
+	}
+	return true
 }
 
 // inboxBackoff is the wait before attempt n+1 of an incoming message: exponential from the
