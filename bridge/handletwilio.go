@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2"
+	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/bridgev2/simplevent"
 	"maunium.net/go/mautrix/event"
@@ -248,7 +249,7 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 				return nil, ctx.Err()
 			}
 		}
-		if job.inRoom, err = c.alreadyInRoom(ctx, job.client, job.portal, job.msg.ID); err != nil {
+		if job.inRoom, err = c.alreadyInRoom(ctx, job.client, job.portal, job.msg, job.attachments); err != nil {
 			return nil, err
 		}
 		if job.inRoom {
@@ -429,14 +430,18 @@ func mediaGone(err error) bool {
 }
 
 // queuePatientMessage puts a message from the patient (by SMS or from the portal) into the
-// room as the patient's ghost, creating and setting up the room first.
+// room as the patient's ghost, creating and setting up the room first. It is an upsert: when
+// an earlier attempt got some of its parts in (a part failed, or careline crashed between
+// parts), bridgev2 sends only the parts it has no record of.
 func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, portal *bridgev2.Portal, msg *store.Message, attachments []*store.Attachment) error {
 	if err := client.ensureRoom(ctx, portal); err != nil {
 		return err
 	}
+	var have map[networkid.PartID]bool
+	var convertErr error
 	result := c.Bridge.QueueRemoteEvent(client.login, &simplevent.Message[*store.Message]{
 		EventMeta: simplevent.EventMeta{
-			Type:         bridgev2.RemoteEventMessage,
+			Type:         bridgev2.RemoteEventMessageUpsert,
 			PortalKey:    portal.PortalKey,
 			CreatePortal: true,
 			Sender:       bridgev2.EventSender{Sender: networkid.UserID(msg.PatientID)},
@@ -447,10 +452,25 @@ func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, por
 		},
 		Data: msg,
 		ID:   networkid.MessageID(msg.ID),
+		HandleExistingFunc: func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, existing []*database.Message, msg *store.Message) (bridgev2.UpsertResult, error) {
+			have = partSet(existing)
+			return bridgev2.UpsertResult{ContinueMessageHandling: len(missingParts(messageParts(msg, attachments), have)) > 0}, nil
+		},
 		ConvertMessageFunc: func(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, msg *store.Message) (*bridgev2.ConvertedMessage, error) {
-			return convertPatientMessage(ctx, portal, intent, msg, attachments)
+			converted, err := convertPatientMessage(ctx, portal, intent, msg, attachments, have)
+			if err != nil {
+				// Not bridgev2's error notice: it would go out as the patient's ghost at the
+				// message's timestamp on every attempt, where the crash check (alreadyInRoom)
+				// would take it for a part. careline retries, and tells staff if it gives up.
+				convertErr = err
+				return nil, fmt.Errorf("%w: %w", bridgev2.ErrIgnoringRemoteEvent, err)
+			}
+			return converted, nil
 		},
 	})
+	if convertErr != nil {
+		return convertErr
+	}
 	if !result.Success && !result.Ignored {
 		if result.Error != nil {
 			return result.Error
@@ -460,21 +480,27 @@ func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, por
 	return nil
 }
 
-func convertPatientMessage(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, msg *store.Message, attachments []*store.Attachment) (*bridgev2.ConvertedMessage, error) {
+// convertPatientMessage makes the parts of a patient's message (messageParts) except those in
+// skip, which are in the room already.
+func convertPatientMessage(ctx context.Context, portal *bridgev2.Portal, intent bridgev2.MatrixAPI, msg *store.Message, attachments []*store.Attachment, skip map[networkid.PartID]bool) (*bridgev2.ConvertedMessage, error) {
 	var parts []*bridgev2.ConvertedMessagePart
-	if strings.TrimSpace(msg.Body) != "" || len(attachments) == 0 {
+	if hasTextPart(msg, attachments) && !skip[textPartID] {
 		body := msg.Body
 		if msg.Channel == store.ChannelPortal {
 			body = "💬 " + body
 		}
 		parts = append(parts, &bridgev2.ConvertedMessagePart{
-			ID:      "",
+			ID:      textPartID,
 			Type:    event.EventMessage,
 			Content: &event.MessageEventContent{MsgType: event.MsgText, Body: body},
-			Extra:   map[string]any{messageIDField: msg.ID, partIDField: ""},
+			Extra:   map[string]any{messageIDField: msg.ID, partIDField: string(textPartID)},
 		})
 	}
 	for i, a := range attachments {
+		partID := mediaPartID(i)
+		if skip[partID] {
+			continue
+		}
 		mxc, file, err := intent.UploadMedia(ctx, portal.MXID, a.Data, a.FileName, a.ContentType)
 		if err != nil {
 			return nil, fmt.Errorf("uploading attachment %d: %w", i+1, err)
@@ -489,12 +515,11 @@ func convertPatientMessage(ctx context.Context, portal *bridgev2.Portal, intent 
 		} else {
 			content.URL = mxc
 		}
-		partID := "media" + strconv.Itoa(i)
 		parts = append(parts, &bridgev2.ConvertedMessagePart{
-			ID:      networkid.PartID(partID),
+			ID:      partID,
 			Type:    event.EventMessage,
 			Content: content,
-			Extra:   map[string]any{messageIDField: msg.ID, partIDField: partID},
+			Extra:   map[string]any{messageIDField: msg.ID, partIDField: string(partID)},
 		})
 	}
 	return &bridgev2.ConvertedMessage{Parts: parts}, nil
