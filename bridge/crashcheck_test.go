@@ -3,13 +3,18 @@ package bridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
+	"net"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -223,5 +228,43 @@ func TestHalfSentMessageSendsOnlyItsMissingParts(t *testing.T) {
 				t.Errorf("sent %q uploading %q, want %q uploading %q", sent, intent.uploads, tc.send, tc.uploads)
 			}
 		})
+	}
+}
+
+// TestNoSendInFlight: an attempt lets the next one check the room at once only when no
+// request of it can still be stored by the homeserver.
+func TestNoSendInFlight(t *testing.T) {
+	answered := func(status int) error {
+		return fmt.Errorf("failed to send message part to Matrix: %w", mautrix.HTTPError{Response: &http.Response{StatusCode: status}})
+	}
+	transport := func(op string) error {
+		return mautrix.HTTPError{WrappedError: &url.Error{Op: "Put", Err: &net.OpError{Op: op, Err: errors.New("refused")}}}
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"failed before sending", &nothingSentError{errors.New("no room")}, true},
+		{"refused", answered(http.StatusForbidden), true},
+		{"homeserver unreachable", transport("dial"), true},
+		{"every part refused", errors.Join(answered(http.StatusForbidden), answered(http.StatusTooManyRequests)), true},
+		{"server error", answered(http.StatusInternalServerError), false},
+		{"connection broken", transport("read"), false},
+		{"one part timed out", errors.Join(answered(http.StatusForbidden), context.DeadlineExceeded), false},
+		{"sent but not recorded", fmt.Errorf("%w: failed to save message part to database: %w", bridgev2.ErrDatabaseError, errors.New("disk full")), false},
+	} {
+		if got := noSendInFlight(tc.err); got != tc.want {
+			t.Errorf("%s: no send in flight = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	ib := &inbox{}
+	in := &store.Inbound{MessageID: "SM1"}
+	if !ib.needsSettle(in) {
+		t.Error("a message marked sending by another process must settle first")
+	}
+	ib.attemptAnswered(in)
+	if ib.needsSettle(in) || !ib.needsSettle(in) {
+		t.Error("an answered attempt spares the next one settling, once")
 	}
 }

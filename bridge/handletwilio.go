@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -66,11 +68,15 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 	for _, job := range c.markSending(ctx, jobs) {
 		jobCtx := job.log.WithContext(ctx)
 		if !job.inRoom && c.inbox.behind(job.in) { // an earlier message of the patient failed in this batch
+			c.inbox.attemptAnswered(job.in)
 			c.inbox.done(job.inboxItem)
 			continue
 		}
 		if !job.inRoom {
 			if err := c.queuePatientMessage(jobCtx, job.client, job.portal, job.msg, job.attachments); err != nil {
+				if noSendInFlight(err) {
+					c.inbox.attemptAnswered(job.in)
+				}
 				c.inboundFailed(jobCtx, job.inboxItem, err)
 				continue
 			}
@@ -240,8 +246,9 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 	if !in.SendingAt.IsZero() {
 		// An earlier attempt may have put the message in the room just before a crash. The
 		// homeserver may still be working on that attempt's request: let it settle first,
-		// or the room would not show the event yet and the message would go twice.
-		if wait := time.Until(in.SendingAt.Add(inboxSettle)); wait > 0 {
+		// or the room would not show the event yet and the message would go twice. Not
+		// needed when that attempt, in this process, got an answer to every request.
+		if wait := time.Until(in.SendingAt.Add(inboxSettle)); wait > 0 && c.inbox.needsSettle(in) {
 			job.log.Info().Dur("wait", wait).Msg("Letting an interrupted send settle before checking the room")
 			select {
 			case <-time.After(wait):
@@ -435,7 +442,7 @@ func mediaGone(err error) bool {
 // parts), bridgev2 sends only the parts it has no record of.
 func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, portal *bridgev2.Portal, msg *store.Message, attachments []*store.Attachment) error {
 	if err := client.ensureRoom(ctx, portal); err != nil {
-		return err
+		return &nothingSentError{err}
 	}
 	var have map[networkid.PartID]bool
 	var convertErr error
@@ -469,7 +476,7 @@ func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, por
 		},
 	})
 	if convertErr != nil {
-		return convertErr
+		return &nothingSentError{convertErr}
 	}
 	if !result.Success && !result.Ignored {
 		if result.Error != nil {
@@ -478,6 +485,38 @@ func (c *Connector) queuePatientMessage(ctx context.Context, client *Client, por
 		return errors.New("the homeserver did not accept the message")
 	}
 	return nil
+}
+
+// nothingSentError: an attempt failed before any part of the message went to the homeserver.
+type nothingSentError struct{ err error }
+
+func (e *nothingSentError) Error() string { return e.err.Error() }
+func (e *nothingSentError) Unwrap() error { return e.err }
+
+// noSendInFlight reports whether a failed attempt left no request to the homeserver in
+// flight: none was made, the homeserver refused each with a 4xx, or it could not be reached
+// (bridgev2 joins the errors of the parts it could not send). A timeout, a broken connection
+// or a 5xx may leave the event still being stored (Dendrite answers 500 when its roomserver
+// does not confirm in time, and may store the event after).
+func noSendInFlight(err error) bool {
+	var nothingSent *nothingSentError
+	if errors.As(err, &nothingSent) {
+		return true
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, part := range joined.Unwrap() {
+			if !noSendInFlight(part) {
+				return false
+			}
+		}
+		return len(joined.Unwrap()) > 0
+	}
+	var httpErr mautrix.HTTPError
+	if errors.As(err, &httpErr) && httpErr.Response != nil {
+		return httpErr.Response.StatusCode < http.StatusInternalServerError
+	}
+	var netErr *net.OpError
+	return errors.As(err, &netErr) && netErr.Op == "dial"
 }
 
 // convertPatientMessage makes the parts of a patient's message (messageParts) except those in

@@ -107,6 +107,10 @@ type inbox struct {
 	// patients are not held up.
 	retryingMu sync.Mutex
 	retrying   map[string]map[string]inboxPlace
+	// answered: messages marked "sending" whose last attempt in this process left no request
+	// to the homeserver in flight (it answered each, or none was made): their next attempt
+	// checks the room without letting a send settle first. Lost on a crash, as it must be.
+	answered sync.Map // message id → struct{}
 }
 
 // inboxPlace is where a message stands in its patient's order: by arrival, then by id (as
@@ -139,6 +143,7 @@ func (ib *inbox) retryLater(in *store.Inbound) {
 // settledFor notes a message in its room, given up or closed otherwise: nothing waits behind
 // it any more.
 func (ib *inbox) settledFor(in *store.Inbound) {
+	ib.answered.Delete(in.MessageID)
 	ib.retryingMu.Lock()
 	defer ib.retryingMu.Unlock()
 	if waiting := ib.retrying[in.PatientID]; waiting != nil {
@@ -147,6 +152,16 @@ func (ib *inbox) settledFor(in *store.Inbound) {
 			delete(ib.retrying, in.PatientID)
 		}
 	}
+}
+
+// attemptAnswered notes that a message's attempt left no request to the homeserver in flight.
+func (ib *inbox) attemptAnswered(in *store.Inbound) { ib.answered.Store(in.MessageID, struct{}{}) }
+
+// needsSettle reports whether a message marked "sending" may have a request to the
+// homeserver still in flight, from a crashed process or an attempt that got no answer.
+func (ib *inbox) needsSettle(in *store.Inbound) bool {
+	_, answered := ib.answered.LoadAndDelete(in.MessageID)
+	return !answered
 }
 
 // behind reports whether an earlier message of the same patient waits for a retry: this one
