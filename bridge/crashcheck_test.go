@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/careline/careline/internal/dbtest"
 	"github.com/careline/careline/store"
 )
 
@@ -71,24 +71,19 @@ func TestPatientMessagesWaitBehindARetry(t *testing.T) {
 	}
 }
 
-// bridgeDB is bridgev2's database on SQLite with a patient's room and ghost, for the crash
-// check's records.
-func bridgeDB(t *testing.T, room networkid.PortalKey, patientID string) *database.Database {
+// bridgeDB is bridgev2's database with a patient's room and ghost, for the crash check's
+// records.
+func bridgeDB(t *testing.T, raw *dbutil.Database, room networkid.PortalKey, patientID string) *database.Database {
 	t.Helper()
-	raw, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "b.db")+"?_txlock=immediate", "sqlite3-fk-wal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = raw.Close() })
 	ctx := context.Background()
 	db := database.New("careline", database.MetaTypes{}, raw)
-	if err = db.Upgrade(ctx); err != nil {
+	if err := db.Upgrade(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err = db.Portal.Insert(ctx, &database.Portal{PortalKey: room, MXID: "!room:example.org"}); err != nil {
+	if err := db.Portal.Insert(ctx, &database.Portal{PortalKey: room, MXID: "!room:example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	if err = db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(patientID)}); err != nil {
+	if err := db.Ghost.Insert(ctx, &database.Ghost{ID: networkid.UserID(patientID)}); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -135,39 +130,41 @@ func TestCrashCheckFindsPartsByTimestamp(t *testing.T) {
 		{"no room yet", nil, nil, false, parts{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			db := bridgeDB(t, room, "p1")
-			other := &database.Message{ID: "SMother", MXID: "$other", Room: room, SenderID: "p1", SenderMXID: ghost, Timestamp: at}
-			if err := db.Message.Insert(ctx, other); err != nil {
-				t.Fatal(err)
-			}
-			for part, mxid := range tc.recorded {
-				if err := db.Message.Insert(ctx, &database.Message{ID: "SMmms", PartID: part, MXID: mxid, Room: room, SenderID: "p1", SenderMXID: ghost, Timestamp: at}); err != nil {
+			dbtest.ForEach(t, "careline_crashcheck", func(t *testing.T, raw *dbutil.Database) {
+				ctx := context.Background()
+				db := bridgeDB(t, raw, room, "p1")
+				other := &database.Message{ID: "SMother", MXID: "$other", Room: room, SenderID: "p1", SenderMXID: ghost, Timestamp: at}
+				if err := db.Message.Insert(ctx, other); err != nil {
 					t.Fatal(err)
 				}
-			}
-			var history roomHistory
-			if tc.room != nil {
-				history = func(context.Context, id.UserID) ([]*event.Event, error) { return tc.room, nil }
-			}
-			inRoom, err := recoverParts(ctx, db.Message, room, mms, photos, ghost, history)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if inRoom != tc.inRoom {
-				t.Errorf("in room = %v, want %v", inRoom, tc.inRoom)
-			}
-			recorded, err := db.Message.GetAllPartsByID(ctx, "L", "SMmms")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := parts{}
-			for _, p := range recorded {
-				got[p.PartID] = p.MXID
-			}
-			if !maps.Equal(got, tc.want) {
-				t.Errorf("recorded parts %v, want %v", got, tc.want)
-			}
+				for part, mxid := range tc.recorded {
+					if err := db.Message.Insert(ctx, &database.Message{ID: "SMmms", PartID: part, MXID: mxid, Room: room, SenderID: "p1", SenderMXID: ghost, Timestamp: at}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var history roomHistory
+				if tc.room != nil {
+					history = func(context.Context, id.UserID) ([]*event.Event, error) { return tc.room, nil }
+				}
+				inRoom, err := recoverParts(ctx, db.Message, room, mms, photos, ghost, history)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if inRoom != tc.inRoom {
+					t.Errorf("in room = %v, want %v", inRoom, tc.inRoom)
+				}
+				recorded, err := db.Message.GetAllPartsByID(ctx, "L", "SMmms")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := parts{}
+				for _, p := range recorded {
+					got[p.PartID] = p.MXID
+				}
+				if !maps.Equal(got, tc.want) {
+					t.Errorf("recorded parts %v, want %v", got, tc.want)
+				}
+			})
 		})
 	}
 }
