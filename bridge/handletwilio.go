@@ -83,6 +83,7 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 			job.log.Debug().Msg("Incoming message bridged")
 		}
 		job.settled()
+		job.reachedRoom = true
 		c.inbox.settledFor(job.in)
 		c.countInbound(job.in, metrics.ResultOK)
 		c.afterRoom(jobCtx, job)
@@ -115,7 +116,9 @@ func (c *Connector) inboundFailed(ctx context.Context, item *inboxItem, err erro
 		c.giveUpInbound(ctx, item, err)
 		return
 	}
-	c.inbox.retryLater(in)
+	if !item.reachedRoom {
+		c.inbox.retryLater(in)
+	}
 	delay := inboxBackoff(attempt)
 	log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", delay).Msg("Incoming message not in its room yet; will retry")
 	if markErr := c.Store.RetryInbound(ctx, in.MessageID, time.Now().Add(delay), err.Error()); markErr != nil {

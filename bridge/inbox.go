@@ -53,6 +53,9 @@ type inboxItem struct {
 	// swept: listed by the sweep, which may have read the row just before another attempt
 	// closed it; the worker reads it again before acting.
 	swept bool
+	// reachedRoom: this attempt put the message in its room; a failure after (closing its row)
+	// does not hold the patient's later messages back.
+	reachedRoom bool
 }
 
 // newWaitedItem is an item whose sender waits for it to reach its room (waitInRoom).
