@@ -1,14 +1,20 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
 
 	"github.com/careline/careline/atrest"
 )
@@ -51,34 +57,189 @@ type inboundPayload struct {
 func inboundContext(patientID, id string) string { return atrest.Context("inbound", patientID, id) }
 
 // SaveInbound durably records an SMS webhook before it is acknowledged, together with its
-// patient (created if new), in one transaction. It returns the patient and false when the
-// MessageSid was already recorded (Twilio retried), so the caller acknowledges without redoing.
+// patient (created if new). It returns the patient and false when the MessageSid was already
+// recorded (Twilio retried), so the caller acknowledges without redoing. Concurrent calls share
+// a commit (see inboundGroup); each returns only once its own message is committed.
 func (s *Store) SaveInbound(ctx context.Context, in *Inbound) (patient *Patient, isNew bool, err error) {
 	payload, err := json.Marshal(inboundPayload{From: in.From, Body: in.Body, Media: in.Media})
 	if err != nil {
 		return nil, false, err
 	}
 	in.State, in.ReceivedAt = InboundPending, s.now()
-	err = s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		if patient, err = s.GetOrCreatePatient(ctx, in.PatientID, in.LoginID, in.From); err != nil {
-			return err
-		}
-		isNew, err = s.insertInbound(ctx, in, payload)
-		return err
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("saving an incoming message: %w", err)
+	// Sealed here, on the caller's goroutine, rather than by whichever call writes.
+	save := &inboundSave{ctx: ctx, in: in, sealed: s.Seal.Seal(payload, inboundContext(in.PatientID, in.MessageID))}
+	s.inboundGroup.save(s, save, s.inboundWriters())
+	if save.err != nil {
+		return nil, false, fmt.Errorf("saving an incoming message: %w", save.err)
 	}
-	return patient, isNew, nil
+	return save.patient, save.isNew, nil
 }
 
-func (s *Store) insertInbound(ctx context.Context, in *Inbound, payload []byte) (bool, error) {
-	now := in.ReceivedAt.UnixMilli()
+// inboundSave is one SaveInbound call: its message, and once committed, the outcome.
+type inboundSave struct {
+	ctx    context.Context
+	in     *Inbound
+	sealed []byte
+	// lead is created when the call has to wait: it receives true when the call is to write
+	// the next commit, false when another call committed its message (or failed to).
+	lead    chan bool
+	patient *Patient
+	isNew   bool
+	err     error
+}
+
+// maxInboundGroup bounds the messages of one commit, so a burst does not hold the database's
+// write lock (SQLite's is the whole database) for long.
+const maxInboundGroup = 64
+
+// inboundGroup lets concurrent webhooks share commits, a commit being the dearest part of
+// storing a message (SQLite's BEGIN and COMMIT; PostgreSQL's WAL flush). A call that finds
+// fewer than the allowed writers at work writes at once, on its own goroutine, together with
+// whatever has queued; a call that finds them all busy queues. A writer done with its commit
+// hands the writing to the oldest queued call, which takes everything queued since, and then
+// wakes the calls it committed. So grouping costs nothing unless calls overlap, and a call
+// waits for at most the commit under way and its own.
+//
+// SQLite has one writer at a time anyway, and a second one would only sleep in its busy
+// handler. PostgreSQL flushes the WAL of transactions committing together once, so two
+// writers keep that for two webhooks that overlap (with one writer they took turns).
+func (s *Store) inboundWriters() int {
+	if s.DB.Dialect == dbutil.Postgres {
+		return 2
+	}
+	return 1
+}
+
+type inboundGroup struct {
+	mu      sync.Mutex
+	queue   []*inboundSave
+	writing int
+}
+
+func (g *inboundGroup) save(s *Store, mine *inboundSave, writers int) {
+	g.mu.Lock()
+	if g.writing >= writers {
+		mine.lead = make(chan bool, 1)
+		g.queue = append(g.queue, mine)
+		g.mu.Unlock()
+		if !<-mine.lead {
+			return
+		}
+		g.mu.Lock() // handed the writing (and its count) by a writer done
+	} else {
+		g.writing++
+	}
+	n := min(len(g.queue), maxInboundGroup-1)
+	batch := append([]*inboundSave{mine}, g.queue[:n]...)
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
+
+	s.saveInbounds(batch)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].lead <- true
+		g.queue = g.queue[1:]
+	} else {
+		g.writing--
+		g.queue = nil
+	}
+	g.mu.Unlock()
+	for _, other := range batch[1:] {
+		other.lead <- false
+	}
+}
+
+// saveInbounds commits the messages and their patients in one transaction. If that fails and
+// there was more than one, each is tried again on its own, so one message cannot fail another.
+func (s *Store) saveInbounds(batch []*inboundSave) {
+	// One caller giving up (its client hung up) must not fail the others' commit.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error { return s.insertInbounds(ctx, batch) })
+	if err == nil || len(batch) == 1 {
+		for _, save := range batch {
+			if save.err = err; err != nil {
+				save.patient, save.isNew = nil, false
+			}
+		}
+		return
+	}
+	zerolog.Ctx(ctx).Warn().Err(err).Int("messages", len(batch)).Msg("Storing incoming messages together failed; storing each on its own")
+	for _, save := range batch {
+		save.err = s.DB.DoTxn(save.ctx, nil, func(ctx context.Context) error {
+			return s.insertInbounds(ctx, []*inboundSave{save})
+		})
+		if save.err != nil {
+			save.patient, save.isNew = nil, false
+		}
+	}
+}
+
+// insertInbounds records the messages and any new patients. With several messages, one
+// statement reads their known patients. They go in (patient, message) order, so two writers
+// (PostgreSQL) cannot deadlock on each other's new patients or repeated MessageSids.
+func (s *Store) insertInbounds(ctx context.Context, batch []*inboundSave) error {
+	patients := map[string]*Patient{}
+	if len(batch) > 1 {
+		var err error
+		if patients, err = s.patientsOf(ctx, batch); err != nil {
+			return err
+		}
+		batch = slices.Clone(batch)
+		slices.SortFunc(batch, func(a, b *inboundSave) int {
+			return cmp.Or(strings.Compare(a.in.PatientID, b.in.PatientID), strings.Compare(a.in.MessageID, b.in.MessageID))
+		})
+	}
+	for _, save := range batch {
+		in := save.in
+		if patients[in.PatientID] == nil {
+			p, err := s.GetOrCreatePatient(ctx, in.PatientID, in.LoginID, in.From)
+			if err != nil {
+				return err
+			}
+			patients[in.PatientID] = p
+		}
+		save.patient = patients[in.PatientID]
+		// A MessageSid twice in one commit (Twilio retried while the first waited) is new once.
+		var err error
+		if save.isNew, err = s.insertInbound(ctx, in, save.sealed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// patientsOf reads the known patients of the messages in one statement.
+func (s *Store) patientsOf(ctx context.Context, batch []*inboundSave) (map[string]*Patient, error) {
+	ids := make([]string, 0, len(batch))
+	for _, save := range batch {
+		if !slices.Contains(ids, save.in.PatientID) {
+			ids = append(ids, save.in.PatientID)
+		}
+	}
+	in, args := inList(1, ids)
+	rows, err := s.DB.Query(ctx, `SELECT `+patientColumns+` FROM careline_patient WHERE id IN `+in, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading patients: %w", err)
+	}
+	defer rows.Close()
+	patients := make(map[string]*Patient, len(ids))
+	for rows.Next() {
+		p, err := s.scanPatient(rows)
+		if err != nil {
+			return nil, err
+		}
+		patients[p.ID] = p
+	}
+	return patients, rows.Err()
+}
+
+func (s *Store) insertInbound(ctx context.Context, in *Inbound, sealed []byte) (bool, error) {
 	res, err := s.DB.Exec(ctx, `
 		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
 		ON CONFLICT (message_id) DO NOTHING`,
-		in.MessageID, in.LoginID, in.PatientID, in.Channel, s.Seal.Seal(payload, inboundContext(in.PatientID, in.MessageID)), in.State, now)
+		in.MessageID, in.LoginID, in.PatientID, in.Channel, sealed, in.State, in.ReceivedAt.UnixMilli())
 	if err != nil {
 		return false, err
 	}
@@ -96,7 +257,7 @@ func (s *Store) SavePortalInbound(ctx context.Context, m *Message, loginID strin
 		if err := s.SaveMessage(ctx, m); err != nil {
 			return err
 		}
-		_, err := s.insertInbound(ctx, in, []byte("{}"))
+		_, err := s.insertInbound(ctx, in, s.Seal.Seal([]byte("{}"), inboundContext(in.PatientID, in.MessageID)))
 		return err
 	})
 	if err != nil {

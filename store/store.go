@@ -24,6 +24,8 @@ type Store struct {
 	DB   *dbutil.Database
 	Seal *atrest.Keyring
 	now  func() time.Time
+
+	inboundGroup inboundGroup // webhooks sharing commits (SaveInbound)
 }
 
 // New returns careline's section of db; call Upgrade before use.
