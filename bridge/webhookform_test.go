@@ -43,6 +43,10 @@ func TestInboundAcceptsAnySenderTwilioDelivered(t *testing.T) {
 			if in.From == "" || phone.Last4(in.From) != phone.Last4(from) || in.Body != "my knee hurts" {
 				t.Fatalf("parsed %+v", in)
 			}
+			// The second text from the number (its format remembered) names the same sender.
+			if again, err := parseInbound(url.Values{"MessageSid": {"SM2"}, "From": {from}}); err != nil || again.From != in.From {
+				t.Fatalf("the same sender read as %q, then %v %v", in.From, again, err)
+			}
 		})
 	}
 	for name, form := range map[string]url.Values{
