@@ -111,12 +111,12 @@ func TestBridgeSettings(t *testing.T) {
 		t.Fatalf("settings already right still noted: %q", notes)
 	}
 	cfg.Database.Type, cfg.Database.URI = "sqlite3-fk-wal", "file:careline.db?_txlock=immediate"
-	if notes, _ = bridgeSettings(&cfg, false); len(notes) != 1 || !strings.Contains(notes[0], "_stmt_cache_size=256") {
-		t.Fatalf("SQLite without a statement cache: %q", notes)
+	notes, _ = bridgeSettings(&cfg, false)
+	if len(notes) != 2 || !strings.Contains(notes[0], "1 connection to SQLite") || !strings.Contains(notes[1], "_stmt_cache_size=256") {
+		t.Fatalf("SQLite with bridgev2's pool and without a statement cache: %q", notes)
 	}
-	cfg.Database.MaxOpenConns, cfg.Database.MaxIdleConns = 2, 1
-	if _, _ = bridgeSettings(&cfg, false); cfg.Database.MaxIdleConns != 2 || cfg.Database.MaxOpenConns != 2 {
-		t.Fatalf("SQLite: max_idle_conns %d above max_open_conns, or max_open_conns changed to %d", cfg.Database.MaxIdleConns, cfg.Database.MaxOpenConns)
+	if cfg.Database.MaxOpenConns != 1 || cfg.Database.MaxIdleConns != 1 {
+		t.Fatalf("SQLite: max_open_conns %d, max_idle_conns %d; want 1 and 1", cfg.Database.MaxOpenConns, cfg.Database.MaxIdleConns)
 	}
 }
 

@@ -203,6 +203,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		SetPath(cfg, port, "appservice", "port")
 		SetPath(cfg, dbType, "database", "type")
 		SetPath(cfg, dbURI, "database", "uri")
+		// A query outside the transaction its goroutine holds panics instead of waiting: on
+		// SQLite's one connection it would wait forever.
+		SetPath(cfg, true, "database", "deadlock_detection")
 		SetPath(cfg, s.Secret, "provisioning", "shared_secret")
 		// careline refuses to start without end-to-end encryption in every room.
 		for _, key := range []string{"allow", "default", "require"} {
