@@ -274,14 +274,9 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 // returns the jobs that may go on.
 func (c *Connector) markSending(ctx context.Context, jobs []*inboundJob) []*inboundJob {
 	mark := func(jobs []*inboundJob) error {
+		// Waited for on disk, unlike the finisher's: a lost "sending" mark would send a
+		// message again without looking in its room (without it measured no faster).
 		return c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-			// Not waited for on disk (ARCHITECTURE.md, "A patient texts the clinic"): lost
-			// only in a crash of PostgreSQL itself, before bridgev2's synchronous commit of
-			// any of these messages flushed it; the rows are still pending then and are
-			// sent again (one whose send was in flight may reach its room twice).
-			if err := c.Store.CommitWithoutDiskWait(ctx); err != nil {
-				return err
-			}
 			var ids []string
 			for _, job := range jobs {
 				if job.inRoom {
