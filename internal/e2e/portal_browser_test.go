@@ -205,9 +205,22 @@ func TestPortalInBrowser(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	var afterSignOut string
-	if err = chromedp.Run(browser, chromedp.Navigate(threadURL), chromedp.Text("body", &afterSignOut, chromedp.ByQuery)); err != nil {
+	if err = chromedp.Run(browser, chromedp.Navigate(threadURL)); err != nil {
 		t.Fatal(err)
+	}
+	// Read the page's text by script, not through a DOM node: the signed-out thread URL
+	// redirects, and a node looked up while that page replaces this one fails with "No node
+	// with given id" (a fresh clone's CI run). Read until a loaded page answers.
+	var afterSignOut string
+	for {
+		if chromedp.Run(browser, chromedp.Evaluate(`document.readyState === "complete" && document.body ? document.body.innerText : ""`, &afterSignOut)) == nil && afterSignOut != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the thread URL after signing out never showed a page; ", pageState(browser))
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	if strings.Contains(afterSignOut, staffText) {
 		t.Fatal("the thread is still readable after signing out")
