@@ -23,6 +23,9 @@ const (
 	inboxBatch = 16
 	// inboxFinishBatch is how many messages now in their rooms the finisher closes per commit.
 	inboxFinishBatch = 256
+	// inboxFinishLinger is how long the finisher waits for messages still on their way to
+	// their rooms before it commits those it has.
+	inboxFinishLinger = 5 * time.Millisecond
 	// inboxAckWait bounds how long a webhook's answer waits for its message to reach the
 	// room (see inboxItem.inRoom).
 	inboxAckWait = time.Second
@@ -30,8 +33,8 @@ const (
 	// timeout) careline waits before looking for it in the room: the homeserver may still
 	// be storing that request's event. Measured: Dendrite under load answered sends 3 s late.
 	inboxSettle = 15 * time.Second
-	// inboxAckWaitAbove is how many messages the inbox may hold before webhooks wait: below
-	// it answers go out at once and messages still share commits.
+	// inboxAckWaitAbove is how many messages not yet in their rooms the inbox may hold before
+	// webhooks wait: below it answers go out at once and messages still share commits.
 	inboxAckWaitAbove = 16
 	// inboxMaxBackoff caps the wait between attempts of a message that cannot reach its room.
 	// 30 s: after an outage of the homeserver, messages should not wait long once it is back.
@@ -50,6 +53,9 @@ type inboxItem struct {
 	// slowed down instead of a backlog, and with it every message's wait, growing.
 	inRoom    chan struct{}
 	inRoomSet sync.Once
+	// unsettled, when set, counts this item among the inbox's messages not yet in their room
+	// (or failed) until settled.
+	unsettled *atomic.Int64
 	// swept: listed by the sweep, which may have read the row just before another attempt
 	// closed it; the worker reads it again before acting.
 	swept bool
@@ -65,15 +71,20 @@ func newWaitedItem(in *store.Inbound, patient *store.Patient, client *Client) *i
 
 // settled ends the sender's wait, if any.
 func (item *inboxItem) settled() {
-	if item.inRoom != nil {
-		item.inRoomSet.Do(func() { close(item.inRoom) })
-	}
+	item.inRoomSet.Do(func() {
+		if item.inRoom != nil {
+			close(item.inRoom)
+		}
+		if item.unsettled != nil {
+			item.unsettled.Add(-1)
+		}
+	})
 }
 
 // waitInRoom waits until the message is in its room, its attempt failed, the inbox stops,
 // ctx ends or inboxAckWait passed, whichever is first.
 func (ib *inbox) waitInRoom(ctx context.Context, item *inboxItem) {
-	if ib.held.Load() <= inboxAckWaitAbove {
+	if ib.unsettled.Load() <= inboxAckWaitAbove {
 		return
 	}
 	timer := time.NewTimer(inboxAckWait)
@@ -98,6 +109,9 @@ type inbox struct {
 	finishing chan *inboundJob
 	inFlight  sync.Map     // message id → struct{}, until its row is closed or its retry scheduled
 	held      atomic.Int64 // entries of inFlight
+	// unsettled: entries of inFlight not yet in their room (nor failed). Webhooks wait while
+	// it is high; messages in their room waiting for the finisher's commit do not count.
+	unsettled atomic.Int64
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // shard workers and the sweep
@@ -229,6 +243,8 @@ func (ib *inbox) enqueue(item *inboxItem) {
 		return
 	}
 	ib.held.Add(1)
+	ib.unsettled.Add(1)
+	item.unsettled = &ib.unsettled
 	h := fnv.New32a()
 	h.Write([]byte(item.in.PatientID))
 	select {
@@ -265,21 +281,35 @@ func (ib *inbox) finish(job *inboundJob) {
 	}
 }
 
-// finisher closes the rows of messages now in their rooms, as many per commit as have
-// arrived meanwhile. It outlives the shards' context: what they handed over is finished
-// also while stopping.
+// finisher closes the rows of messages now in their rooms, many per commit: while other
+// messages are still on their way to their rooms it waits for them, at most
+// inboxFinishLinger, so they share the commit (each commit is a write of every page it
+// touches; nobody waits for this one: the webhook was answered and the message is in its
+// room). It outlives the shards' context: what they handed over is finished also while
+// stopping.
 func (ib *inbox) finisher() {
 	defer close(ib.finished)
 	ctx := context.WithoutCancel(ib.ctx)
+	linger := time.NewTimer(inboxFinishLinger)
 	for job := range ib.finishing {
 		jobs := []*inboundJob{job}
-		for len(jobs) < inboxFinishBatch && len(ib.finishing) > 0 {
-			next, ok := <-ib.finishing
-			if !ok {
-				break
+		linger.Reset(inboxFinishLinger)
+	collect:
+		for len(jobs) < inboxFinishBatch {
+			if len(ib.finishing) == 0 && ib.unsettled.Load() == 0 {
+				break // nothing more on its way
 			}
-			jobs = append(jobs, next)
+			select {
+			case next, ok := <-ib.finishing:
+				if !ok {
+					break collect
+				}
+				jobs = append(jobs, next)
+			case <-linger.C:
+				break collect
+			}
 		}
+		linger.Stop()
 		ib.c.finishAll(ctx, jobs)
 		for _, job := range jobs {
 			ib.done(job.inboxItem)
