@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 
+	"go.mau.fi/util/dbutil"
 	flag "maunium.net/go/mauflag"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 
@@ -82,4 +84,36 @@ func bridgeSettings(cfg *bridgeconfig.Config, allowUnencrypted bool) (notes []st
 		notes = append(notes, "database.uri has no _stmt_cache_size: add _stmt_cache_size=256 to keep prepared statements per connection (417 vs 580 inbound messages/s measured without and with it)")
 	}
 	return notes, nil
+}
+
+// walAutocheckpointPages is how large (in 4 KiB pages) careline lets SQLite's WAL grow before
+// the committing connection copies it back into the database. SQLite's default of 1,000 pages
+// made careline's one connection checkpoint every ~30 inbound messages (it writes ~23 pages a
+// message), each time rereading the WAL, rewriting the same hot pages and waiting for two
+// fsyncs while every webhook waits for the connection. 10,000: 9× fewer fsyncs, 5× fewer
+// reads, 7% less CPU per message (BENCHMARKS.md, "SQLite settings").
+const walAutocheckpointPages = 10_000
+
+// raiseWALAutocheckpoint sets walAutocheckpointPages on SQLite's connection. It is a setting
+// of the connection, not of the file, and go-sqlite3 has no DSN parameter for it, so it is made
+// once the pool is sized to careline's one connection, which database/sql then keeps: every
+// query runs on it. Should database/sql open another (after a broken connection, or with
+// max_conn_lifetime set), that one checkpoints at SQLite's default: slower, as durable.
+// Durability is unchanged: synchronous stays NORMAL, so a commit survives a crash of careline,
+// and after a power loss the commits the kernel has not yet written back (≤30 s) may be lost
+// either way; under load a checkpoint's fsync comes sooner (every ~30 messages before, ~300 now).
+// Only SQLite's default is raised: litestream's driver sets 0, as litestream checkpoints.
+func raiseWALAutocheckpoint(ctx context.Context, db *dbutil.Database) error {
+	if db.Dialect != dbutil.SQLite {
+		return nil
+	}
+	var pages int
+	if err := db.RawDB.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		return err
+	}
+	if pages != 1000 { // not SQLite's default: someone chose it
+		return nil
+	}
+	_, err := db.RawDB.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpointPages))
+	return err
 }

@@ -68,6 +68,10 @@ func postInit(m *mxmain.BridgeMain) {
 	}
 	m.DB.RawDB.SetMaxOpenConns(m.Config.Database.MaxOpenConns)
 	m.DB.RawDB.SetMaxIdleConns(m.Config.Database.MaxIdleConns)
+	if err := raiseWALAutocheckpoint(context.Background(), m.DB); err != nil {
+		// Only speed depends on it: SQLite's default checkpoints more often, as durably.
+		m.Log.Warn().Err(err).Msg("Could not raise SQLite's WAL checkpoint interval")
+	}
 	if key, ok, err := config.SecretFromEnv(config.PickleKeyEnv); err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Reading the pickle key")
 		os.Exit(11)

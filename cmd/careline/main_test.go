@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mau.fi/util/dbutil"
 	"gopkg.in/yaml.v3"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
 
@@ -117,6 +119,45 @@ func TestBridgeSettings(t *testing.T) {
 	}
 	if cfg.Database.MaxOpenConns != 1 || cfg.Database.MaxIdleConns != 1 {
 		t.Fatalf("SQLite: max_open_conns %d, max_idle_conns %d; want 1 and 1", cfg.Database.MaxOpenConns, cfg.Database.MaxIdleConns)
+	}
+}
+
+// careline's one SQLite connection checkpoints at walAutocheckpointPages, in and out of
+// transactions; litestream's 0 (litestream checkpoints itself) is left alone.
+func TestRaiseWALAutocheckpoint(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		driver string
+		want   int
+	}{{"sqlite3-fk-wal", walAutocheckpointPages}, {"litestream", 0}} {
+		db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), "careline.db")+"?_txlock=immediate", c.driver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.RawDB.SetMaxOpenConns(1) // as postInit sizes it
+		if err = raiseWALAutocheckpoint(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		read := func(q interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}) (pages int) {
+			if err := q.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+				t.Fatal(err)
+			}
+			return pages
+		}
+		tx, err := db.RawDB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inTx := read(tx)
+		if err = tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(db.RawDB); got != c.want || inTx != c.want {
+			t.Errorf("%s: wal_autocheckpoint %d (in a transaction %d), want %d", c.driver, got, inTx, c.want)
+		}
+		db.Close()
 	}
 }
 
