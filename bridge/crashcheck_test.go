@@ -260,13 +260,20 @@ func TestNoSendInFlight(t *testing.T) {
 			t.Errorf("%s: no send in flight = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	ib := &inbox{}
-	in := &store.Inbound{MessageID: "SM1"}
-	if !ib.needsSettle(in) {
-		t.Error("a message marked sending by another process must settle first")
+	started := time.Now()
+	ib := &inbox{startedAt: started}
+	// Marked by an earlier process long ago: it may have sent the message just before it ended.
+	in := &store.Inbound{MessageID: "SM1", SendingAt: started.Add(-time.Hour)}
+	if got := ib.settleUntil(in); !got.Equal(started.Add(inboxSettle)) {
+		t.Errorf("a message marked sending by an earlier process settles until %v, want %v after this one started", got, inboxSettle)
 	}
 	ib.attemptAnswered(in)
-	if ib.needsSettle(in) || !ib.needsSettle(in) {
+	if !ib.settleUntil(in).IsZero() || ib.settleUntil(in).IsZero() {
 		t.Error("an answered attempt spares the next one settling, once")
+	}
+	before := time.Now()
+	ib.handing(in)
+	if got := ib.settleUntil(in); got.Before(before.Add(inboxSettle)) {
+		t.Errorf("after an attempt in this process a message settles until %v, want at least %v after the attempt", got, inboxSettle)
 	}
 }

@@ -51,7 +51,8 @@ func inboundLog(ctx context.Context, in *store.Inbound) zerolog.Logger {
 // order, exactly once: bridgev2 drops a message id it already bridged, a restart checks the
 // room for messages marked as being sent, and the inbox keeps each message until it is in its
 // room or the retry period ends, when staff are told. The batch shares its commits: one
-// before the messages go to bridgev2, and (in the inbox's finisher) one after.
+// before the messages go to bridgev2 (none when all of them were recorded and marked with
+// their webhook or portal post, see inboxItem.fresh), and (in the inbox's finisher) one after.
 func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 	jobs := make([]*inboundJob, 0, len(items))
 	for _, item := range items {
@@ -68,11 +69,15 @@ func (c *Connector) deliverInbound(ctx context.Context, items []*inboxItem) {
 	for _, job := range c.markSending(ctx, jobs) {
 		jobCtx := job.log.WithContext(ctx)
 		if !job.inRoom && c.inbox.behind(job.in) { // an earlier message of the patient failed in this batch
-			c.inbox.attemptAnswered(job.in)
+			if !job.fresh {
+				c.inbox.attemptAnswered(job.in)
+			}
 			c.inbox.done(job.inboxItem)
 			continue
 		}
 		if !job.inRoom {
+			job.fresh = false // from here on a request may reach the homeserver
+			c.inbox.handing(job.in)
 			if err := c.queuePatientMessage(jobCtx, job.client, job.portal, job.msg, job.attachments); err != nil {
 				if noSendInFlight(err) {
 					c.inbox.attemptAnswered(job.in)
@@ -136,6 +141,7 @@ func (e *permanentError) Unwrap() error { return e.err }
 // if there is one, else in the management room of whoever connected the number.
 func (c *Connector) giveUpInbound(ctx context.Context, item *inboxItem, cause error) {
 	in := item.in
+	item.fresh = false // no next attempt
 	log := zerolog.Ctx(ctx)
 	log.Error().Err(cause).Int("attempts", in.Attempts+1).Msg("Gave up bringing an incoming message into its room")
 	c.inbox.settledFor(in) // the patient's later messages no longer wait for it
@@ -182,8 +188,9 @@ func smsSID(in *store.Inbound) string {
 }
 
 // prepareInbound gathers what a message needs on its way into the room: its login's client,
-// its patient, the message itself (an SMS's media fetched from Twilio) and its room; after a
-// restart it checks whether an earlier attempt got the message there already.
+// its patient, the message itself (an SMS's media fetched from Twilio) and its room; for a
+// message marked "sending" that is not fresh (after a restart, or an attempt that handed it
+// to bridgev2) it checks whether an earlier attempt got the message there already.
 func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inboundJob, error) {
 	if c.inbox.behind(item.in) {
 		return nil, errWaitsBehind
@@ -197,6 +204,7 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 			return nil, errInboundDone
 		}
 		item.in = fresh
+		item.fresh = c.inbox.wasUnattempted(fresh)
 	}
 	in := item.in
 	job := &inboundJob{inboxItem: item, log: inboundLog(ctx, in)}
@@ -226,11 +234,7 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 		if job.attachments, job.fetched, missing, err = job.client.fetchMedia(ctx, in); err != nil {
 			return nil, err
 		}
-		job.msg = &store.Message{
-			ID: in.MessageID, PatientID: in.PatientID, FromPatient: true, Channel: store.ChannelSMS,
-			Body: in.Body + missingMediaNote(missing), TwilioSID: in.MessageID, Status: store.StatusPending,
-			CreatedAt: in.ReceivedAt, Attachments: job.attachments,
-		}
+		job.msg = in.SMSMessage(missingMediaNote(missing), job.attachments)
 	case store.ChannelPortal:
 		if job.msg, err = c.Store.GetMessage(ctx, in.MessageID); err != nil {
 			return nil, err
@@ -246,12 +250,12 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 	if job.portal, err = c.Bridge.GetPortalByKey(ctx, portalKey(job.client.login.ID, job.msg.PatientID)); err != nil {
 		return nil, err
 	}
-	if !in.SendingAt.IsZero() {
+	if !in.SendingAt.IsZero() && !job.fresh {
 		// An earlier attempt may have put the message in the room just before a crash. The
 		// homeserver may still be working on that attempt's request: let it settle first,
 		// or the room would not show the event yet and the message would go twice. Not
 		// needed when that attempt, in this process, got an answer to every request.
-		if wait := time.Until(in.SendingAt.Add(inboxSettle)); wait > 0 && c.inbox.needsSettle(in) {
+		if wait := time.Until(c.inbox.settleUntil(in)); wait > 0 {
 			job.log.Info().Dur("wait", wait).Msg("Letting an interrupted send settle before checking the room")
 			select {
 			case <-time.After(wait):
@@ -271,17 +275,18 @@ func (c *Connector) prepareInbound(ctx context.Context, item *inboxItem) (*inbou
 
 // markSending records, in one commit for the batch, each SMS's message and the mark that the
 // messages are being handed to bridgev2, which a restart must check before sending again. It
-// returns the jobs that may go on.
+// returns the jobs that may go on. Only an MMS's first attempt needs it: an SMS without media
+// and a portal post were recorded and marked with their webhook or post, a retry was marked
+// by its first attempt (when it was sent, which decides how long to let a send settle, is
+// kept in memory: inbox.settleUntil), and a message found in its room goes no further.
 func (c *Connector) markSending(ctx context.Context, jobs []*inboundJob) []*inboundJob {
+	needsMark := func(job *inboundJob) bool { return !job.inRoom && job.in.SendingAt.IsZero() }
 	mark := func(jobs []*inboundJob) error {
 		// Waited for on disk, unlike the finisher's: a lost "sending" mark would send a
 		// message again without looking in its room (without it measured no faster).
-		return c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		err := c.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 			var ids []string
 			for _, job := range jobs {
-				if job.inRoom {
-					continue
-				}
 				if job.in.Channel == store.ChannelSMS {
 					if err := c.Store.SaveMessage(ctx, job.msg); err != nil {
 						return err
@@ -291,16 +296,28 @@ func (c *Connector) markSending(ctx context.Context, jobs []*inboundJob) []*inbo
 			}
 			return c.Store.MarkInboundSending(ctx, ids...)
 		})
+		if err != nil {
+			return fmt.Errorf("recording incoming messages as sending: %w", err)
+		}
+		return nil
 	}
-	if len(jobs) == 0 || mark(jobs) == nil {
+	var unmarked []*inboundJob
+	for _, job := range jobs {
+		if needsMark(job) {
+			unmarked = append(unmarked, job)
+		}
+	}
+	if len(unmarked) == 0 || mark(unmarked) == nil {
 		return jobs
 	}
 	// One message's failure must not hold back the others: each on its own.
 	kept := jobs[:0]
 	for _, job := range jobs {
-		if err := mark([]*inboundJob{job}); err != nil {
-			c.inboundFailed(job.log.WithContext(ctx), job.inboxItem, err)
-			continue
+		if needsMark(job) {
+			if err := mark([]*inboundJob{job}); err != nil {
+				c.inboundFailed(job.log.WithContext(ctx), job.inboxItem, err)
+				continue
+			}
 		}
 		kept = append(kept, job)
 	}

@@ -62,6 +62,13 @@ type inboxItem struct {
 	// reachedRoom: this attempt put the message in its room; a failure after (closing its row)
 	// does not hold the patient's later messages back.
 	reachedRoom bool
+	// fresh: the message was stored with its "sending" mark (and, for an SMS, its message
+	// record) on arrival, in this process, and no attempt has handed it to bridgev2 yet.
+	// Nothing of it can be in the room, so the worker neither lets a send settle nor checks
+	// the room (which reads bridgev2's parts and may ask the homeserver), and has nothing to
+	// commit before bridgev2. Kept in memory only: after a restart the mark alone says that a
+	// send may have begun, and the room is checked.
+	fresh bool
 }
 
 // newWaitedItem is an item whose sender waits for it to reach its room (waitInRoom).
@@ -128,6 +135,15 @@ type inbox struct {
 	// to the homeserver in flight (it answered each, or none was made): their next attempt
 	// checks the room without letting a send settle first. Lost on a crash, as it must be.
 	answered sync.Map // message id → struct{}
+	// attempts: when this process last handed each message not yet settled to bridgev2.
+	attempts sync.Map // message id → time.Time
+	// startedAt: when this inbox was made, after any earlier process ended.
+	startedAt time.Time
+	// unattempted: fresh messages (inboxItem.fresh) whose attempt ended before handing them to
+	// bridgev2 (held by the new-patient limit, behind a retry, media or the room not ready, a
+	// full queue): their next attempt in this process is fresh again. Lost on a crash, as it
+	// must be.
+	unattempted sync.Map // message id → struct{}
 }
 
 // inboxPlace is where a message stands in its patient's order: by arrival, then by id (as
@@ -161,6 +177,8 @@ func (ib *inbox) retryLater(in *store.Inbound) {
 // it any more.
 func (ib *inbox) settledFor(in *store.Inbound) {
 	ib.answered.Delete(in.MessageID)
+	ib.attempts.Delete(in.MessageID)
+	ib.unattempted.Delete(in.MessageID)
 	ib.retryingMu.Lock()
 	defer ib.retryingMu.Unlock()
 	if waiting := ib.retrying[in.PatientID]; waiting != nil {
@@ -174,11 +192,38 @@ func (ib *inbox) settledFor(in *store.Inbound) {
 // attemptAnswered notes that a message's attempt left no request to the homeserver in flight.
 func (ib *inbox) attemptAnswered(in *store.Inbound) { ib.answered.Store(in.MessageID, struct{}{}) }
 
-// needsSettle reports whether a message marked "sending" may have a request to the
-// homeserver still in flight, from a crashed process or an attempt that got no answer.
-func (ib *inbox) needsSettle(in *store.Inbound) bool {
-	_, answered := ib.answered.LoadAndDelete(in.MessageID)
-	return !answered
+// wasUnattempted reports whether a message stored as fresh was not handed to bridgev2 by any
+// attempt in this process; the caller's attempt is then fresh.
+func (ib *inbox) wasUnattempted(in *store.Inbound) bool {
+	_, ok := ib.unattempted.LoadAndDelete(in.MessageID)
+	return ok
+}
+
+// handing notes that an attempt is about to hand a message to bridgev2: from now on a request
+// of it may be in flight.
+func (ib *inbox) handing(in *store.Inbound) { ib.attempts.Store(in.MessageID, time.Now()) }
+
+// settleUntil is when a message marked "sending" (and not fresh) may be looked for in its
+// room: inboxSettle after the last moment a request to send it may have left. That is this
+// process's last attempt, unless the homeserver answered it (then at once); with no attempt
+// in this process, an earlier process's, which ended before this one started. Not the mark
+// itself: an SMS is marked on arrival, and may have waited in the inbox long before it was
+// sent.
+func (ib *inbox) settleUntil(in *store.Inbound) time.Time {
+	if _, answered := ib.answered.LoadAndDelete(in.MessageID); answered {
+		return time.Time{}
+	}
+	if at, ok := ib.attempts.Load(in.MessageID); ok {
+		return at.(time.Time).Add(inboxSettle)
+	}
+	return laterOf(in.SendingAt, ib.startedAt).Add(inboxSettle)
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // behind reports whether an earlier message of the same patient waits for a retry: this one
@@ -200,7 +245,8 @@ func newInbox(c *Connector) *inbox {
 	// Not the bridge's background context: bridgev2 cancels that only after the Matrix side
 	// stopped, and the inbox must stop (and finish what it holds) before then.
 	ctx, cancel := context.WithCancel(log.WithContext(context.WithoutCancel(c.Bridge.BackgroundCtx)))
-	ib := &inbox{c: c, ctx: ctx, cancel: cancel, finishing: make(chan *inboundJob, inboxShards*inboxBatch), finished: make(chan struct{})}
+	ib := &inbox{c: c, ctx: ctx, cancel: cancel, finishing: make(chan *inboundJob, inboxShards*inboxBatch), finished: make(chan struct{}),
+		startedAt: time.Now()}
 	for range inboxShards {
 		ib.shards = append(ib.shards, make(chan *inboxItem, inboxShardBuffer))
 	}
@@ -227,9 +273,13 @@ func (ib *inbox) stop() {
 	})
 }
 
-// done forgets a message's turn, once its row is closed or its next attempt scheduled.
+// done forgets a message's turn, once its row is closed or its next attempt scheduled. A
+// fresh message still fresh (never handed to bridgev2) stays so for its next attempt.
 func (ib *inbox) done(item *inboxItem) {
 	item.settled()
+	if item.fresh {
+		ib.unattempted.Store(item.in.MessageID, struct{}{})
+	}
 	if _, ok := ib.inFlight.LoadAndDelete(item.in.MessageID); ok {
 		ib.held.Add(-1)
 	}
@@ -238,10 +288,28 @@ func (ib *inbox) done(item *inboxItem) {
 // enqueue hands a stored message to its patient's shard, unless it is already being handled.
 // When the shard is full the message waits for the next sweep.
 func (ib *inbox) enqueue(item *inboxItem) {
-	if _, busy := ib.inFlight.LoadOrStore(item.in.MessageID, struct{}{}); busy {
+	if !ib.claim(item.in.MessageID) {
 		item.settled()
 		return
 	}
+	ib.hand(item)
+}
+
+// claim takes a message's turn before it is stored, so the sweep, listing it as soon as its
+// commit is visible, cannot take it first: the webhook (or portal) that stored it knows it
+// was never attempted (inboxItem.fresh), the sweep would not. It reports false when the
+// message is already being handled. The turn then goes on with hand, or is given back with
+// release.
+func (ib *inbox) claim(messageID string) bool {
+	_, busy := ib.inFlight.LoadOrStore(messageID, struct{}{})
+	return !busy
+}
+
+// release gives back a turn claimed for a message that was not stored as new.
+func (ib *inbox) release(messageID string) { ib.inFlight.Delete(messageID) }
+
+// hand gives a message whose turn is claimed to its patient's shard.
+func (ib *inbox) hand(item *inboxItem) {
 	ib.held.Add(1)
 	ib.unsettled.Add(1)
 	item.unsettled = &ib.unsettled

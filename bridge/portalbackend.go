@@ -177,11 +177,20 @@ func (b *portalBackend) fromPortal(ctx context.Context, patientID, body string, 
 		Body:        body,
 		Attachments: attachments,
 	}
+	// Claimed before it is stored, as a webhook's SMS is (see inbox.claim); the id is new, so
+	// the claim holds.
+	claimed := b.c.inbox.claim(msg.ID)
 	in, err := b.c.Store.SavePortalInbound(ctx, msg, string(client.login.ID))
 	if err != nil {
+		if claimed {
+			b.c.inbox.release(msg.ID)
+		}
 		return err
 	}
-	b.c.inbox.enqueue(&inboxItem{in: in, patient: p, client: client})
+	if claimed {
+		// Stored with its "sending" mark: the worker hands it to bridgev2 without a commit first.
+		b.c.inbox.hand(&inboxItem{in: in, patient: p, client: client, fresh: true})
+	}
 	return nil
 }
 

@@ -84,19 +84,31 @@ func (c *Connector) handleSMSWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	in.LoginID = string(client.login.ID)
 	in.PatientID = c.patientID(client.login.ID, in.From)
+	// Claimed before it is stored: a sweep must not take the message, as one that may have been
+	// attempted, between its commit and its hand-over (see inbox.claim).
+	claimed := c.inbox.claim(in.MessageID)
 	patient, isNew, err := c.Store.SaveInbound(r.Context(), in)
 	if err != nil {
+		if claimed {
+			c.inbox.release(in.MessageID)
+		}
 		// Not acknowledged: Twilio will try again, so nothing is lost.
 		log.Err(err).Str("message_sid", in.MessageID).Msg("Could not store an incoming SMS; Twilio will retry")
 		http.Error(w, "Temporarily unavailable: could not store the message.", http.StatusServiceUnavailable)
 		return
 	}
 	log.Debug().Str("message_sid", in.MessageID).Str("patient_id", in.PatientID).Bool("new", isNew).Msg("Incoming SMS stored")
-	if isNew {
+	switch {
+	case isNew && claimed:
 		item := newWaitedItem(in, patient, client)
-		c.inbox.enqueue(item)
+		item.fresh = !in.SendingAt.IsZero() // an SMS without media, recorded and marked "sending" with the webhook
+		c.inbox.hand(item)
 		c.inbox.waitInRoom(r.Context(), item)
+	case claimed:
+		c.inbox.release(in.MessageID)
 	}
+	// Not claimed: the same MessageSid, retried by Twilio, is being handled already (if this
+	// call stored it, the sweep offers it once the other call lets go).
 	w.Header().Set("Content-Type", "text/xml")
 	_, _ = w.Write([]byte(emptyTwiML))
 }

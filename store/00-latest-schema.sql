@@ -29,7 +29,8 @@ CREATE TABLE careline_inbound (
     next_attempt_at BIGINT  NOT NULL,
     attempts        INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT,
-    -- set when an attempt handed the message to bridgev2: a restart must not send it twice
+    -- set when the message is about to go to bridgev2 (on arrival for an SMS without media
+    -- and a portal post, else by the attempt): a restart checks the room before sending again
     sending_at      BIGINT,
     bridged_at      BIGINT
 );

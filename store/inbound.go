@@ -41,8 +41,9 @@ type Inbound struct {
 	State      InboundState
 	Attempts   int
 	ReceivedAt time.Time
-	// SendingAt: when an earlier attempt was about to hand the message to bridgev2 (zero if
-	// none was).
+	// SendingAt: when the message was marked as about to be handed to bridgev2, which a
+	// restart must check in the room before sending it again (zero if not marked): on arrival
+	// for an SMS without media and a portal post, else by the inbox's first attempt.
 	SendingAt time.Time
 }
 
@@ -60,19 +61,42 @@ func inboundContext(patientID, id string) string { return atrest.Context("inboun
 // patient (created if new). It returns the patient and false when the MessageSid was already
 // recorded (Twilio retried), so the caller acknowledges without redoing. Concurrent calls share
 // a commit (see inboundGroup); each returns only once its own message is committed.
+//
+// An SMS without media is also recorded as a message of the conversation and marked
+// "sending" (in.SendingAt set) in that same commit, so the inbox can hand it to bridgev2
+// without a commit of its own. An MMS is not: the inbox fetches its media first, and media
+// Twilio no longer has change its body, so the inbox records it then.
 func (s *Store) SaveInbound(ctx context.Context, in *Inbound) (patient *Patient, isNew bool, err error) {
 	payload, err := json.Marshal(inboundPayload{From: in.From, Body: in.Body, Media: in.Media})
 	if err != nil {
 		return nil, false, err
 	}
-	in.State, in.ReceivedAt = InboundPending, s.now()
+	in.State, in.ReceivedAt, in.SendingAt = InboundPending, s.now(), time.Time{}
 	// Sealed here, on the caller's goroutine, rather than by whichever call writes.
 	save := &inboundSave{ctx: ctx, in: in, sealed: s.Seal.Seal(payload, inboundContext(in.PatientID, in.MessageID))}
+	if in.Channel == ChannelSMS && len(in.Media) == 0 {
+		in.SendingAt = in.ReceivedAt
+		save.msg = in.SMSMessage("", nil)
+		save.bodySealed = s.Seal.SealString(save.msg.Body, bodyContext(in.PatientID, in.MessageID))
+	}
 	s.inboundGroup.save(s, save, s.inboundWriters())
+	if !save.isNew {
+		in.SendingAt = time.Time{} // a retried SID leaves the stored row as it was
+	}
 	if save.err != nil {
 		return nil, false, fmt.Errorf("saving an incoming message: %w", save.err)
 	}
 	return save.patient, save.isNew, nil
+}
+
+// SMSMessage is the conversation's record of an incoming SMS: its body with note appended
+// (say, that media were missing) and its fetched media.
+func (in *Inbound) SMSMessage(note string, attachments []*Attachment) *Message {
+	return &Message{
+		ID: in.MessageID, PatientID: in.PatientID, FromPatient: true, Channel: ChannelSMS,
+		Body: in.Body + note, TwilioSID: in.MessageID, Status: StatusPending,
+		CreatedAt: in.ReceivedAt, Attachments: attachments,
+	}
 }
 
 // inboundSave is one SaveInbound call: its message, and once committed, the outcome.
@@ -80,6 +104,9 @@ type inboundSave struct {
 	ctx    context.Context
 	in     *Inbound
 	sealed []byte
+	// msg: the message to record with it (an SMS without media), its body sealed already.
+	msg        *Message
+	bodySealed []byte
 	// lead is created when the call has to wait: it receives true when the call is to write
 	// the next commit, false when another call committed its message (or failed to).
 	lead    chan bool
@@ -205,6 +232,11 @@ func (s *Store) insertInbounds(ctx context.Context, batch []*inboundSave) error 
 		if save.isNew, err = s.insertInbound(ctx, in, save.sealed); err != nil {
 			return err
 		}
+		if save.isNew && save.msg != nil {
+			if _, err = s.insertMessage(ctx, save.msg, save.bodySealed); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -235,11 +267,15 @@ func (s *Store) patientsOf(ctx context.Context, batch []*inboundSave) (map[strin
 }
 
 func (s *Store) insertInbound(ctx context.Context, in *Inbound, sealed []byte) (bool, error) {
+	var sendingAt any
+	if !in.SendingAt.IsZero() {
+		sendingAt = in.SendingAt.UnixMilli()
+	}
 	res, err := s.DB.Exec(ctx, `
-		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at, sending_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)
 		ON CONFLICT (message_id) DO NOTHING`,
-		in.MessageID, in.LoginID, in.PatientID, in.Channel, sealed, in.State, in.ReceivedAt.UnixMilli())
+		in.MessageID, in.LoginID, in.PatientID, in.Channel, sealed, in.State, in.ReceivedAt.UnixMilli(), sendingAt)
 	if err != nil {
 		return false, err
 	}
@@ -248,10 +284,11 @@ func (s *Store) insertInbound(ctx context.Context, in *Inbound, sealed []byte) (
 }
 
 // SavePortalInbound records a message the patient posted in the portal and queues it for
-// the room, in one transaction.
+// the room, marked "sending" (see Inbound.SendingAt), in one transaction.
 func (s *Store) SavePortalInbound(ctx context.Context, m *Message, loginID string) (*Inbound, error) {
+	now := s.now()
 	in := &Inbound{MessageID: m.ID, LoginID: loginID, PatientID: m.PatientID, Channel: ChannelPortal,
-		State: InboundPending, ReceivedAt: s.now()}
+		State: InboundPending, ReceivedAt: now, SendingAt: now}
 	m.Status = StatusPending
 	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
 		if err := s.SaveMessage(ctx, m); err != nil {

@@ -129,6 +129,13 @@ func TestConcurrentSavesShareCommits(t *testing.T) {
 		if rows != 7 || patients != 3 {
 			t.Errorf("stored %d messages of %d patients, want 7 of 3", rows, patients)
 		}
+		// Each text's record and "sending" mark went in with it; none for the one refused.
+		var records, marked int
+		_ = s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM careline_message WHERE from_patient`).Scan(&records)
+		_ = s.DB.QueryRow(ctx, `SELECT COUNT(*) FROM careline_inbound WHERE sending_at IS NOT NULL`).Scan(&marked)
+		if records != 7 || marked != 7 {
+			t.Errorf("%d message records and %d sending marks, want 7 of each", records, marked)
+		}
 
 		// Alone, a retried MessageSid is acknowledged without being new.
 		in := &Inbound{MessageID: "SM0", LoginID: "L", PatientID: "pa", Channel: ChannelSMS, From: "+14155550001", Body: "again"}
@@ -137,6 +144,66 @@ func TestConcurrentSavesShareCommits(t *testing.T) {
 		}
 		if got, _ := s.GetInbound(ctx, "SM0"); got.Body != "hello SM0" {
 			t.Fatalf("a retry overwrote the stored message")
+		}
+	})
+}
+
+// TestSMSStoredWithItsRecordAndMark: an SMS without media is committed by its webhook together
+// with its message record and its "sending" mark, so the inbox has nothing to commit before
+// bridgev2; an MMS (its media fetched later) and a retried MessageSid are left to the inbox.
+func TestSMSStoredWithItsRecordAndMark(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		sms := &Inbound{MessageID: "SMtext", LoginID: "L", PatientID: "p1", Channel: ChannelSMS, From: "+14155550101", Body: "my knee hurts"}
+		if _, isNew, err := s.SaveInbound(ctx, sms); err != nil || !isNew {
+			t.Fatal(isNew, err)
+		}
+		if sms.SendingAt.IsZero() || !sms.SendingAt.Equal(sms.ReceivedAt) {
+			t.Errorf("the webhook's message is marked sending at %v, want its arrival %v", sms.SendingAt, sms.ReceivedAt)
+		}
+		stored, err := s.GetInbound(ctx, "SMtext")
+		if err != nil || stored.SendingAt.UnixMilli() != sms.ReceivedAt.UnixMilli() {
+			t.Fatalf("stored row: %+v, %v; want marked sending at arrival", stored, err)
+		}
+		msg, err := s.GetMessage(ctx, "SMtext")
+		if err != nil || msg == nil {
+			t.Fatalf("no message record after the webhook's commit: %v", err)
+		}
+		if msg.Body != "my knee hurts" || !msg.FromPatient || msg.Channel != ChannelSMS || msg.TwilioSID != "SMtext" ||
+			msg.Status != StatusPending || msg.CreatedAt.UnixMilli() != sms.ReceivedAt.UnixMilli() {
+			t.Errorf("message record %+v", msg)
+		}
+
+		retried := *sms
+		retried.Body = "changed"
+		if _, isNew, err := s.SaveInbound(ctx, &retried); err != nil || isNew {
+			t.Fatal(isNew, err)
+		}
+		if !retried.SendingAt.IsZero() {
+			t.Error("a retried MessageSid is reported as marked by this call")
+		}
+		if msg, _ = s.GetMessage(ctx, "SMtext"); msg.Body != "my knee hurts" {
+			t.Errorf("a retried MessageSid rewrote the record: %q", msg.Body)
+		}
+
+		mms := &Inbound{MessageID: "SMphoto", LoginID: "L", PatientID: "p1", Channel: ChannelSMS, From: "+14155550101", Body: "see",
+			Media: []MediaRef{{URL: "https://api.twilio.com/media/1", ContentType: "image/jpeg"}}}
+		if _, isNew, err := s.SaveInbound(ctx, mms); err != nil || !isNew {
+			t.Fatal(isNew, err)
+		}
+		if stored, err = s.GetInbound(ctx, "SMphoto"); err != nil || !mms.SendingAt.IsZero() || !stored.SendingAt.IsZero() {
+			t.Fatalf("an MMS is marked sending before its media were fetched: %v / %+v, %v", mms.SendingAt, stored, err)
+		}
+		if msg, err = s.GetMessage(ctx, "SMphoto"); err != nil || msg != nil {
+			t.Fatalf("an MMS is recorded before its media were fetched: %+v, %v", msg, err)
+		}
+
+		portal, err := s.SavePortalInbound(ctx, &Message{ID: "mportal", PatientID: "p1", FromPatient: true, Channel: ChannelPortal, Body: "hi"}, "L")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored, err = s.GetInbound(ctx, "mportal"); err != nil || portal.SendingAt.IsZero() || stored.SendingAt.UnixMilli() != portal.SendingAt.UnixMilli() {
+			t.Fatalf("a portal post is not marked sending with its commit: %+v, %v", stored, err)
 		}
 	})
 }

@@ -71,39 +71,46 @@ func (s *Store) openAttachment(patientID string, a *Attachment, sealed []byte) (
 // SaveMessage records a message and its attachments; a message id seen before is left alone.
 func (s *Store) SaveMessage(ctx context.Context, m *Message) error {
 	return s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		var twilioSID any
-		if m.TwilioSID != "" {
-			twilioSID = m.TwilioSID
-		}
-		if m.CreatedAt.IsZero() {
-			m.CreatedAt = s.now()
-		}
-		res, err := s.DB.Exec(ctx, `
-			INSERT INTO careline_message (id, patient_id, from_patient, channel, sender_name, body_sealed,
-				twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			ON CONFLICT (id) DO NOTHING`,
-			m.ID, m.PatientID, m.FromPatient, m.Channel, m.SenderName, s.Seal.SealString(m.Body, bodyContext(m.PatientID, m.ID)),
-			twilioSID, string(m.RoomID), string(m.EventID), string(m.MXSender), m.Status, m.CreatedAt.UnixMilli())
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		for _, a := range m.Attachments {
-			a.MessageID = m.ID
-			_, err = s.DB.Exec(ctx, `
-				INSERT INTO careline_attachment (id, message_id, name_sealed, content_type, size, data_sealed)
-				VALUES ($1, $2, $3, $4, $5, $6)`,
-				a.ID, a.MessageID, s.Seal.SealString(a.FileName, attachmentNameContext(m.PatientID, a.MessageID, a.ID)), a.ContentType,
-				int64(len(a.Data)), s.Seal.Seal(a.Data, attachmentContext(m.PatientID, a.MessageID, a.ID)))
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := s.insertMessage(ctx, m, s.Seal.SealString(m.Body, bodyContext(m.PatientID, m.ID)))
+		return err
 	})
+}
+
+// insertMessage is SaveMessage inside the caller's transaction, with the body sealed already.
+// It reports whether the message was new.
+func (s *Store) insertMessage(ctx context.Context, m *Message, bodySealed []byte) (bool, error) {
+	var twilioSID any
+	if m.TwilioSID != "" {
+		twilioSID = m.TwilioSID
+	}
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = s.now()
+	}
+	res, err := s.DB.Exec(ctx, `
+		INSERT INTO careline_message (id, patient_id, from_patient, channel, sender_name, body_sealed,
+			twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (id) DO NOTHING`,
+		m.ID, m.PatientID, m.FromPatient, m.Channel, m.SenderName, bodySealed,
+		twilioSID, string(m.RoomID), string(m.EventID), string(m.MXSender), m.Status, m.CreatedAt.UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	for _, a := range m.Attachments {
+		a.MessageID = m.ID
+		_, err = s.DB.Exec(ctx, `
+			INSERT INTO careline_attachment (id, message_id, name_sealed, content_type, size, data_sealed)
+			VALUES ($1, $2, $3, $4, $5, $6)`,
+			a.ID, a.MessageID, s.Seal.SealString(a.FileName, attachmentNameContext(m.PatientID, a.MessageID, a.ID)), a.ContentType,
+			int64(len(a.Data)), s.Seal.Seal(a.Data, attachmentContext(m.PatientID, a.MessageID, a.ID)))
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // SetMatrixEvent links a message to the Matrix event that carries it.

@@ -101,9 +101,10 @@ func TestSealedValuesAreBoundToTheirOwner(t *testing.T) {
 		_, err = s.GetInbound(ctx, "SMp1")
 		refused("a waiting incoming message", err, "SMp1", "p2")
 
-		// Put back, everything opens again.
+		// Put back, everything opens again (the text's own record, written with it, too).
 		thread, err := s.Thread(ctx, "p1")
-		if err != nil || len(thread) != 1 || thread[0].Body != "your HIV test is negative" || thread[0].Attachments[0].FileName != "p1 results.pdf" {
+		if err != nil || len(thread) != 2 || thread[0].Body != "your HIV test is negative" || thread[0].Attachments[0].FileName != "p1 results.pdf" ||
+			thread[1].Body != "I feel worse" {
 			t.Fatalf("p1's own thread: %v", err)
 		}
 		if due, err := s.ClaimDue(ctx, "L", 10, true); err != nil || len(due) != 2 || due[0].To != "+14155550101" || due[0].Body != "Clinic: your HIV test is negative" {
