@@ -84,6 +84,9 @@ func (cl *Client) wakeSender() {
 func (s *sender) run(ctx context.Context) {
 	defer close(s.done)
 	log := zerolog.Ctx(ctx)
+	// The outcomes of the batch just sent, recorded in the transaction that claims the next.
+	var outcomes []store.Outcome
+	defer func() { s.record(ctx, outcomes) }()
 	for ctx.Err() == nil {
 		if s.unsettled {
 			if err := s.reconcile(ctx); err != nil {
@@ -94,19 +97,24 @@ func (s *sender) run(ctx context.Context) {
 			s.unsettled = false
 		}
 		s.codesFirst = !s.codesFirst
-		texts, err := s.cl.connector.Store.ClaimDue(ctx, string(s.cl.login.ID), s.batchSize(), s.codesFirst)
+		texts, err := s.cl.connector.Store.RecordAndClaim(ctx, outcomes, string(s.cl.login.ID), s.batchSize(), s.codesFirst)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Err(err).Msg("Could not read the outbox; will retry")
 			}
+			// The outcomes went with the failed claim: record them alone.
+			s.record(ctx, outcomes)
+			outcomes = nil
 			s.sleep(ctx, time.Second)
 			continue
 		}
+		s.recorded(ctx, outcomes)
+		outcomes = nil
 		if len(texts) == 0 {
 			s.sleep(ctx, s.untilNextDue(ctx))
 			continue
 		}
-		s.sendAll(ctx, texts)
+		outcomes = s.sendAll(ctx, texts)
 	}
 }
 
@@ -120,9 +128,8 @@ func (s *sender) batchSize() int {
 // different patients (ClaimDue never claims two of one patient), so order is kept.
 const sendConcurrency = 4
 
-// sendAll hands claimed texts to Twilio within the rate limit and records every outcome in
-// one transaction.
-func (s *sender) sendAll(ctx context.Context, texts []*store.Outgoing) {
+// sendAll hands claimed texts to Twilio within the rate limit and says what to record.
+func (s *sender) sendAll(ctx context.Context, texts []*store.Outgoing) []store.Outcome {
 	outcomes := make([]store.Outcome, len(texts))
 	interval := time.Duration(float64(time.Second) / s.cl.connector.Config.Twilio.MessagesPerSecond)
 	slots := make(chan struct{}, sendConcurrency)
@@ -147,12 +154,27 @@ func (s *sender) sendAll(ctx context.Context, texts []*store.Outgoing) {
 		}()
 	}
 	wg.Wait()
+	return outcomes
+}
+
+// record records outcomes in a transaction of their own: when careline stops, or the claim they
+// were to be recorded with failed.
+func (s *sender) record(ctx context.Context, outcomes []store.Outcome) {
+	if len(outcomes) == 0 {
+		return
+	}
 	ctx = context.WithoutCancel(ctx)
 	if err := s.cl.connector.Store.RecordOutcomes(ctx, outcomes); err != nil {
 		zerolog.Ctx(ctx).Err(err).Msg("Could not record what Twilio answered; the texts will be reconciled")
 		s.unsettled = true
 		return
 	}
+	s.recorded(ctx, outcomes)
+}
+
+// recorded tells staff about the texts that failed, once their outcome is committed.
+func (s *sender) recorded(ctx context.Context, outcomes []store.Outcome) {
+	ctx = context.WithoutCancel(ctx)
 	for _, oc := range outcomes {
 		s.cl.connector.countOutcome(oc)
 		switch {

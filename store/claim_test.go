@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -109,4 +110,90 @@ func TestCodesSince(t *testing.T) {
 			t.Fatalf("codes of L since a moment from now: %d %v", n, err)
 		}
 	})
+}
+
+// TestRecordAndClaim: the outcomes of one batch are recorded in the transaction that claims
+// the next, on the texts and on the messages they carry, and a patient whose text was just
+// recorded as sent has the next one claimed there. A status callback that came first is not
+// moved back. The claim reads past a patient's backlog to the other patients' first texts.
+func TestRecordAndClaim(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		for i, p := range []string{"a", "b", "c"} {
+			if _, err := s.GetOrCreatePatient(ctx, p, "L", fmt.Sprintf("+141555500%02d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		enqueue := func(patient, messageID string, kind OutboxKind) *Outgoing {
+			t.Helper()
+			if messageID != "" {
+				m := &Message{ID: messageID, PatientID: patient, Channel: ChannelSMS, Body: "hello", Status: StatusPending, CreatedAt: time.Now()}
+				if err := s.SaveMessage(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o := &Outgoing{LoginID: "L", PatientID: patient, MessageID: messageID, Kind: kind, Body: "text", GiveUpAt: time.Now().Add(time.Hour)}
+			if err := s.Enqueue(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			return o
+		}
+		a := []*Outgoing{enqueue("a", "ma1", KindMessage)}
+		for range 5 {
+			a = append(a, enqueue("a", "", KindMessage))
+		}
+		b1 := enqueue("b", "mb1", KindMessage)
+		c1 := enqueue("c", "mc1", KindMessage)
+		code := enqueue("a", "", KindCode)
+
+		first, err := s.ClaimDue(ctx, "L", 3, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seqs := claimedSeqs(first); !slices.Equal(seqs, []int64{a[0].Seq, b1.Seq, code.Seq}) {
+			t.Fatalf("first claim = %v, want a1 %d, b1 %d and the code %d", seqs, a[0].Seq, b1.Seq, code.Seq)
+		}
+		// b1's callback beats the sender's record.
+		if _, _, err = s.UpdateStatus(ctx, "L", b1.Seq, "SMb", StatusDelivered, 0); err != nil {
+			t.Fatal(err)
+		}
+		next, err := s.RecordAndClaim(ctx, []Outcome{
+			{Text: first[0], SID: "SMa", Status: StatusQueued},
+			{Text: first[1], SID: "SMb", Status: StatusQueued},
+			{Text: first[2], Failed: true, ErrorCode: 21610, Error: "opted out"},
+		}, "L", 10, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seqs := claimedSeqs(next); !slices.Equal(seqs, []int64{a[1].Seq, c1.Seq}) {
+			t.Fatalf("second claim = %v, want a2 %d (freed by a1's record) and c1 %d", seqs, a[1].Seq, c1.Seq)
+		}
+		for _, want := range []struct {
+			seq   int64
+			state OutboxState
+			sid   string
+		}{{a[0].Seq, OutboxSent, "SMa"}, {b1.Seq, OutboxSent, "SMb"}, {code.Seq, OutboxFailed, ""}, {a[1].Seq, OutboxSending, ""}} {
+			o, err := s.GetOutgoing(ctx, want.seq)
+			if err != nil || o.State != want.state || o.TwilioSID != want.sid {
+				t.Errorf("text %d: %+v (%v), want %s with SID %q", want.seq, o, err, want.state, want.sid)
+			}
+		}
+		for _, want := range []struct {
+			id, sid string
+			status  MessageStatus
+		}{{"ma1", "SMa", StatusQueued}, {"mb1", "SMb", StatusDelivered}, {"mc1", "", StatusPending}} {
+			m, err := s.GetMessage(ctx, want.id)
+			if err != nil || m == nil || m.TwilioSID != want.sid || m.Status != want.status {
+				t.Errorf("message %s: %+v (%v), want SID %q and %s", want.id, m, err, want.sid, want.status)
+			}
+		}
+	})
+}
+
+func claimedSeqs(texts []*Outgoing) []int64 {
+	seqs := make([]int64, len(texts))
+	for i, o := range texts {
+		seqs[i] = o.Seq
+	}
+	return seqs
 }

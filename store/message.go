@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
+	"slices"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -124,19 +124,19 @@ func (s *Store) SetMatrixEvent(ctx context.Context, messageID string, roomID id.
 func (s *Store) SetSent(ctx context.Context, messageID, twilioSID string, status MessageStatus) error {
 	_, err := s.DB.Exec(ctx, `UPDATE careline_message SET twilio_sid=$2 WHERE id=$1`, messageID, twilioSID)
 	if err == nil {
-		_, err = s.advanceStatus(ctx, messageID, status, 0)
+		_, err = s.advanceStatus(ctx, []string{messageID}, status, 0)
 	}
 	return err
 }
 
-// advanceStatus moves a message's status forward, never back; it reports whether it moved.
-func (s *Store) advanceStatus(ctx context.Context, messageID string, status MessageStatus, errorCode int) (bool, error) {
+// advanceStatus moves messages' status forward, never back; it reports whether any moved.
+func (s *Store) advanceStatus(ctx context.Context, messageIDs []string, status MessageStatus, errorCode int) (bool, error) {
 	var code any
 	if errorCode != 0 {
 		code = errorCode
 	}
 	// The rank check is in the statement, so two callbacks racing cannot move it back.
-	lower := make([]any, 0, len(statusRank))
+	var lower []string
 	for st, rank := range statusRank {
 		if rank < status.Rank() {
 			lower = append(lower, string(st))
@@ -145,16 +145,18 @@ func (s *Store) advanceStatus(ctx context.Context, messageID string, status Mess
 	if len(lower) == 0 {
 		return false, nil
 	}
-	query := `UPDATE careline_message SET status=$2, error_code=COALESCE($3, error_code) WHERE id=$1 AND status IN (`
-	args := []any{messageID, status, code}
-	for i, st := range lower {
-		if i > 0 {
-			query += ", "
-		}
+	// In a fixed order, so the statement's text is the same each time (SQLite's statement cache).
+	slices.Sort(lower)
+	args := append(make([]any, 0, 2+len(lower)+len(messageIDs)), status, code)
+	for _, st := range lower {
 		args = append(args, st)
-		query += "$" + strconv.Itoa(len(args))
 	}
-	res, err := s.DB.Exec(ctx, query+")", args...)
+	for _, id := range messageIDs {
+		args = append(args, id)
+	}
+	query := `UPDATE careline_message SET status=$1, error_code=COALESCE($2, error_code) WHERE status IN (` +
+		placeholders(3, len(lower)) + `) AND id IN (` + placeholders(3+len(lower), len(messageIDs)) + `)`
+	res, err := s.DB.Exec(ctx, query, args...)
 	if err != nil {
 		return false, err
 	}
@@ -184,7 +186,7 @@ func (s *Store) UpdateStatus(ctx context.Context, loginID string, seq int64, twi
 		if !messageID.Valid {
 			return nil // a code or a HELP reply: no message to update
 		}
-		if changed, err = s.advanceStatus(ctx, messageID.String, status, errorCode); err != nil {
+		if changed, err = s.advanceStatus(ctx, []string{messageID.String}, status, errorCode); err != nil {
 			return err
 		}
 		m, err = s.getMessage(ctx, `WHERE id=$1`, messageID.String)

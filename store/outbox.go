@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/careline/careline/atrest"
@@ -46,14 +47,23 @@ func outboxContext(patientID, messageID string, seq int64) string {
 	return atrest.Context("outbox", patientID, messageID, strconv.FormatInt(seq, 10))
 }
 
+// The outbox's two priorities: codes, and every other text. dueTexts asks for each by
+// equality, so the pending index (login_id, state, priority, seq) hands it the rows in seq
+// order and the scan stops at its limit; "priority <> 0" made PostgreSQL read, join and sort
+// the whole backlog on every claim.
+const (
+	priorityCode  = 0
+	priorityOther = 1
+)
+
 // Enqueue writes a text to the outbox. The body is sealed under the row's sequence number,
 // known only after the insert, so it is written in a second statement of the same transaction.
 func (s *Store) Enqueue(ctx context.Context, o *Outgoing) error {
 	now := s.now()
 	o.State, o.CreatedAt, o.NextAttemptAt = OutboxPending, now, now
-	priority := 1
+	priority := priorityOther
 	if o.Kind == KindCode {
-		priority = 0
+		priority = priorityCode
 	}
 	var messageID any
 	if o.MessageID != "" {
@@ -88,8 +98,19 @@ const outboxColumns = `SELECT seq, login_id, patient_id, message_id, kind, body_
 // waiting patient's code is not stuck behind a broadcast. A crash before their outcome is
 // recorded leaves them "sending", which the sender reconciles with Twilio at its next start.
 func (s *Store) ClaimDue(ctx context.Context, loginID string, limit int, codesFirst bool) ([]*Outgoing, error) {
+	return s.RecordAndClaim(ctx, nil, loginID, limit, codesFirst)
+}
+
+// RecordAndClaim records the outcomes of the sender's last batch (as RecordOutcomes) and claims
+// the next batch (as ClaimDue) in one transaction: one commit per batch instead of two, and the
+// claim, which must be on disk before its texts go to Twilio, puts the record there with it.
+// Texts just recorded as sent free their patients' next texts for this claim.
+func (s *Store) RecordAndClaim(ctx context.Context, outcomes []Outcome, loginID string, limit int, codesFirst bool) ([]*Outgoing, error) {
 	var out []*Outgoing
 	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if err := s.recordOutcomes(ctx, outcomes); err != nil {
+			return fmt.Errorf("recording the outcome of texts: %w", err)
+		}
 		codes, err := s.dueTexts(ctx, loginID, true, limit)
 		if err != nil {
 			return err
@@ -99,19 +120,36 @@ func (s *Store) ClaimDue(ctx context.Context, loginID string, limit int, codesFi
 			return err
 		}
 		out = shareBatch(codes, others, limit, codesFirst)
-		for _, o := range out {
+		if len(out) == 0 {
+			return nil
+		}
+		// One statement for the batch, not one per text.
+		query := `UPDATE careline_outbox SET state='sending', attempts=attempts+1 WHERE seq IN (`
+		args := make([]any, len(out))
+		for i, o := range out {
 			o.State = OutboxSending
 			o.Attempts++
-			if _, err = s.DB.Exec(ctx, `UPDATE careline_outbox SET state='sending', attempts=attempts+1 WHERE seq=$1`, o.Seq); err != nil {
-				return err
-			}
+			args[i] = o.Seq
 		}
-		return nil
+		_, err = s.DB.Exec(ctx, query+placeholders(1, len(args))+")", args...)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming due texts: %w", err)
 	}
 	return out, nil
+}
+
+// placeholders lists n numbered parameters from $first: "$1, $2, $3".
+func placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(first+i))
+	}
+	return b.String()
 }
 
 // shareBatch fills a batch of limit from codes and others, each kind getting at least its half
@@ -130,9 +168,9 @@ func shareBatch(codes, others []*Outgoing, limit int, codesFirst bool) []*Outgoi
 // dueTexts lists the due codes (codes true) or other texts of a login, oldest first, with
 // their patient's number. Codes are exempt from the per-patient order: each stands alone.
 func (s *Store) dueTexts(ctx context.Context, loginID string, codes bool, limit int) ([]*Outgoing, error) {
-	priority := "o.priority <> 0"
+	priority := "o.priority = " + strconv.Itoa(priorityOther)
 	if codes {
-		priority = "o.priority = 0"
+		priority = "o.priority = " + strconv.Itoa(priorityCode)
 	}
 	rows, err := s.DB.Query(ctx, `SELECT o.seq, o.login_id, o.patient_id, o.message_id, o.kind, o.body_sealed, o.status_callback,
 			o.state, o.attempts, o.next_attempt_at, o.give_up_at, o.twilio_sid, o.error_code, o.last_error, o.created_at,
@@ -182,27 +220,76 @@ type Outcome struct {
 // RecordOutcomes records what happened to texts the sender handed to Twilio, in one
 // transaction, and the SID and status on the messages they carry.
 func (s *Store) RecordOutcomes(ctx context.Context, outcomes []Outcome) error {
-	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
-		for _, oc := range outcomes {
-			var err error
-			switch {
-			case oc.SID != "":
-				err = s.markSent(ctx, oc.Text, oc.SID, oc.Status)
-			case oc.Failed:
-				err = s.markFailed(ctx, oc.Text, oc.ErrorCode, oc.Error)
-			default:
-				err = s.Retry(ctx, oc.Text.Seq, oc.RetryAt, oc.Error)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error { return s.recordOutcomes(ctx, outcomes) })
 	if err != nil {
 		return fmt.Errorf("recording the outcome of texts: %w", err)
 	}
 	return nil
+}
+
+// recordOutcomes writes the texts Twilio accepted in a few statements for the whole batch
+// (their rows, their messages' SIDs, one status update per status); the rarer retries and
+// failures one by one.
+func (s *Store) recordOutcomes(ctx context.Context, outcomes []Outcome) error {
+	var sent []Outcome
+	for _, oc := range outcomes {
+		var err error
+		switch {
+		case oc.SID != "":
+			sent = append(sent, oc)
+		case oc.Failed:
+			err = s.markFailed(ctx, oc.Text, oc.ErrorCode, oc.Error)
+		default:
+			err = s.Retry(ctx, oc.Text.Seq, oc.RetryAt, oc.Error)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	seqs, sids := make([]any, len(sent)), make([]any, len(sent))
+	var messageIDs, messageSIDs []any
+	byStatus := map[MessageStatus][]string{}
+	for i, oc := range sent {
+		seqs[i], sids[i] = oc.Text.Seq, oc.SID
+		if oc.Text.MessageID != "" {
+			messageIDs, messageSIDs = append(messageIDs, oc.Text.MessageID), append(messageSIDs, oc.SID)
+			byStatus[oc.Status] = append(byStatus[oc.Status], oc.Text.MessageID)
+		}
+	}
+	query, args := caseUpdate(`UPDATE careline_outbox SET state='sent', last_error=NULL, twilio_sid=`, "seq", seqs, sids)
+	if _, err := s.DB.Exec(ctx, query, args...); err != nil {
+		return err
+	}
+	if len(messageIDs) == 0 {
+		return nil
+	}
+	query, args = caseUpdate(`UPDATE careline_message SET twilio_sid=`, "id", messageIDs, messageSIDs)
+	if _, err := s.DB.Exec(ctx, query, args...); err != nil {
+		return err
+	}
+	for status, ids := range byStatus {
+		if _, err := s.advanceStatus(ctx, ids, status, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// caseUpdate completes update (ending in "column=") to set each row named by keys[i] in
+// keyColumn to values[i], in one statement.
+func caseUpdate(update, keyColumn string, keys, values []any) (string, []any) {
+	var b strings.Builder
+	b.WriteString(update + "CASE " + keyColumn)
+	args := make([]any, 0, 2*len(keys))
+	for i := range keys {
+		args = append(args, keys[i], values[i])
+		fmt.Fprintf(&b, " WHEN $%d THEN $%d", len(args)-1, len(args))
+	}
+	b.WriteString(" END WHERE " + keyColumn + " IN (" + placeholders(len(args)+1, len(keys)) + ")")
+	return b.String(), append(args, keys...)
 }
 
 // NextWake is when the earliest pending text of a login becomes due (zero if none).
