@@ -106,7 +106,7 @@ func TestBridgeSettings(t *testing.T) {
 	if cfg.Database.Type != "postgres" || cfg.Database.MaxOpenConns != minOpenConnsPostgres {
 		t.Fatalf("bridgev2's example PostgreSQL pool: %s max_open_conns %d, want %d", cfg.Database.Type, cfg.Database.MaxOpenConns, minOpenConnsPostgres)
 	}
-	if cfg.Bridge.PortalEventBuffer != 0 || cfg.Database.MaxIdleConns != minIdleConns || len(notes) != 3 {
+	if cfg.Bridge.PortalEventBuffer != 0 || cfg.Database.MaxIdleConns != minOpenConnsPostgres || len(notes) != 3 {
 		t.Fatalf("portal_event_buffer %d, max_idle_conns %d, notes %q", cfg.Bridge.PortalEventBuffer, cfg.Database.MaxIdleConns, notes)
 	}
 	if notes, _ = bridgeSettings(&cfg, false); len(notes) != 0 {
