@@ -114,8 +114,7 @@ type inbox struct {
 	c         *Connector
 	shards    []chan *inboxItem
 	finishing chan *inboundJob
-	inFlight  sync.Map     // message id → struct{}, until its row is closed or its retry scheduled
-	held      atomic.Int64 // entries of inFlight
+	inFlight  sync.Map // message id → struct{}, until its row is closed or its retry scheduled
 	// unsettled: entries of inFlight not yet in their room (nor failed). Webhooks wait while
 	// it is high; messages in their room waiting for the finisher's commit do not count.
 	unsettled atomic.Int64
@@ -280,9 +279,7 @@ func (ib *inbox) done(item *inboxItem) {
 	if item.fresh {
 		ib.unattempted.Store(item.in.MessageID, struct{}{})
 	}
-	if _, ok := ib.inFlight.LoadAndDelete(item.in.MessageID); ok {
-		ib.held.Add(-1)
-	}
+	ib.inFlight.Delete(item.in.MessageID)
 }
 
 // enqueue hands a stored message to its patient's shard, unless it is already being handled.
@@ -310,7 +307,6 @@ func (ib *inbox) release(messageID string) { ib.inFlight.Delete(messageID) }
 
 // hand gives a message whose turn is claimed to its patient's shard.
 func (ib *inbox) hand(item *inboxItem) {
-	ib.held.Add(1)
 	ib.unsettled.Add(1)
 	item.unsettled = &ib.unsettled
 	h := fnv.New32a()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"go.mau.fi/util/dbutil"
 )
 
 // RetryingInbound lists the pending messages waiting for their next attempt after a failure
@@ -12,22 +14,19 @@ import (
 func (s *Store) RetryingInbound(ctx context.Context) ([]*Inbound, error) {
 	rows, err := s.DB.Query(ctx, `SELECT message_id, patient_id, received_at FROM careline_inbound
 		WHERE state='pending' AND next_attempt_at > $1 AND (last_error IS NULL OR last_error NOT LIKE '`+heldMark+`%')`, s.nowMilli())
+	list, err := dbutil.NewRowIterWithError(rows, scanRetrying, err).AsList()
 	if err != nil {
 		return nil, fmt.Errorf("listing incoming messages waiting for a retry: %w", err)
 	}
-	defer rows.Close()
-	var list []*Inbound
-	for rows.Next() {
-		var in Inbound
-		var received int64
-		if err = rows.Scan(&in.MessageID, &in.PatientID, &received); err != nil {
-			return nil, fmt.Errorf("listing incoming messages waiting for a retry: %w", err)
-		}
-		in.ReceivedAt = time.UnixMilli(received)
-		list = append(list, &in)
-	}
-	if err = rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing incoming messages waiting for a retry: %w", err)
-	}
 	return list, nil
+}
+
+func scanRetrying(row dbutil.Scannable) (*Inbound, error) {
+	var in Inbound
+	var received int64
+	if err := row.Scan(&in.MessageID, &in.PatientID, &received); err != nil {
+		return nil, err
+	}
+	in.ReceivedAt = time.UnixMilli(received)
+	return &in, nil
 }
