@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -32,6 +33,11 @@ func TestPatientMessagesWaitBehindARetry(t *testing.T) {
 	f.c.Config.Twilio.GiveUpAfter = time.Hour
 	ctx := context.Background()
 	first, patient := f.receive(t, "first")
+	// Messages are ordered by received millisecond, then by their (random) SID: the second
+	// must arrive a millisecond later to be sure to come after the first.
+	for time.Now().UnixMilli() <= first.ReceivedAt.UnixMilli() {
+		runtime.Gosched()
+	}
 	second, _ := f.receive(t, "second")
 	f.c.inboundFailed(ctx, &inboxItem{in: first, patient: patient, client: f.client}, errors.New("homeserver down"))
 	for _, swept := range []bool{false, true} {
