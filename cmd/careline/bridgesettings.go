@@ -97,7 +97,9 @@ func bridgeSettings(cfg *bridgeconfig.Config, allowUnencrypted bool) (notes []st
 // made careline's one connection checkpoint every ~30 inbound messages (it writes ~23 pages a
 // message), each time rereading the WAL, rewriting the same hot pages and waiting for two
 // fsyncs while every webhook waits for the connection. 10,000: 9× fewer fsyncs, 5× fewer
-// reads, 7% less CPU per message (BENCHMARKS.md, "SQLite settings").
+// reads, 7% less CPU per message (BENCHMARKS.md, "SQLite settings"). With the checkpointer
+// (walCheckpointer) copying the WAL on a connection of its own, this is the backstop that lets
+// the WAL start over under sustained load.
 const walAutocheckpointPages = 10_000
 
 // raiseWALAutocheckpoint sets walAutocheckpointPages on SQLite's connection. It is a setting
@@ -109,17 +111,19 @@ const walAutocheckpointPages = 10_000
 // and after a power loss the commits the kernel has not yet written back (≤30 s) may be lost
 // either way; under load a checkpoint's fsync comes sooner (every ~30 messages before, ~300 now).
 // Only SQLite's default is raised: litestream's driver sets 0, as litestream checkpoints.
-func raiseWALAutocheckpoint(ctx context.Context, db *dbutil.Database) error {
+func raiseWALAutocheckpoint(ctx context.Context, db *dbutil.Database) (raised bool, err error) {
 	if db.Dialect != dbutil.SQLite {
-		return nil
+		return false, nil
 	}
 	var pages int
-	if err := db.RawDB.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
-		return err
+	if err = db.RawDB.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		return false, err
 	}
 	if pages != 1000 { // not SQLite's default: someone chose it
-		return nil
+		return false, nil
 	}
-	_, err := db.RawDB.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpointPages))
-	return err
+	if _, err = db.RawDB.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutocheckpointPages)); err != nil {
+		return false, err
+	}
+	return true, nil
 }

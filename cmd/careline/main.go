@@ -46,15 +46,23 @@ func main() {
 		"  careline audit verify|export …  |  api-token create|list|revoke …  |  report …  |  storage reseal …  (each with --help)"
 	// bridgev2 writes the example config (-e) and loads the file; careline then checks
 	// bridgev2's sections for what it needs before anything starts.
-	m.PostInit = func() { postInit(&m) }
-	m.Run()
+	var checkpointer *walCheckpointer
+	m.PostInit = func() { checkpointer = postInit(&m) }
+	// mxmain's Run, with the WAL checkpointer's connection closed after the bridge's.
+	m.PreInit()
+	m.Init()
+	m.Start()
+	exitCode := m.WaitForInterrupt()
+	m.Stop()
+	checkpointer.Stop()
+	os.Exit(exitCode)
 }
 
 // postInit runs after mxmain has loaded the config and opened the database, before the
 // bridge starts: it applies careline's needs to bridgev2's settings, or stops with the key to
 // fix. The crypto store's pickle key may come from the environment or a file, like the other
 // secrets; bridgev2 opens the crypto store only after PostInit.
-func postInit(m *mxmain.BridgeMain) {
+func postInit(m *mxmain.BridgeMain) *walCheckpointer {
 	notes, err := bridgeSettings(m.Config, *allowUnencryptedRooms)
 	if err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Configuration error")
@@ -68,7 +76,8 @@ func postInit(m *mxmain.BridgeMain) {
 	}
 	m.DB.RawDB.SetMaxOpenConns(m.Config.Database.MaxOpenConns)
 	m.DB.RawDB.SetMaxIdleConns(m.Config.Database.MaxIdleConns)
-	if err := raiseWALAutocheckpoint(context.Background(), m.DB); err != nil {
+	raised, err := raiseWALAutocheckpoint(context.Background(), m.DB)
+	if err != nil {
 		// Only speed depends on it: SQLite's default checkpoints more often, as durably.
 		m.Log.Warn().Err(err).Msg("Could not raise SQLite's WAL checkpoint interval")
 	}
@@ -78,4 +87,6 @@ func postInit(m *mxmain.BridgeMain) {
 	} else if ok {
 		m.Config.Encryption.PickleKey = key
 	}
+	return startWALCheckpointer(m.Log.With().Str("component", "wal_checkpointer").Logger(), m.DB,
+		m.Config.Database.Type, m.Config.Database.URI, raised)
 }

@@ -135,8 +135,11 @@ func TestRaiseWALAutocheckpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		db.RawDB.SetMaxOpenConns(1) // as postInit sizes it
-		if err = raiseWALAutocheckpoint(ctx, db); err != nil {
+		raised, err := raiseWALAutocheckpoint(ctx, db)
+		if err != nil {
 			t.Fatal(err)
+		} else if raised != (c.want == walAutocheckpointPages) {
+			t.Errorf("%s: raised %v", c.driver, raised)
 		}
 		read := func(q interface {
 			QueryRowContext(context.Context, string, ...any) *sql.Row
