@@ -112,7 +112,9 @@ type inboundSave struct {
 	lead    chan bool
 	patient *Patient
 	isNew   bool
-	err     error
+	// committed: the message's commit is done (isNew and patient are set); err is for those not.
+	committed bool
+	err       error
 }
 
 // maxInboundGroup bounds the messages of one commit, so a burst does not hold the database's
@@ -177,29 +179,182 @@ func (g *inboundGroup) save(s *Store, mine *inboundSave, writers int) {
 	}
 }
 
-// saveInbounds commits the messages and their patients in one transaction. If that fails and
-// there was more than one, each is tried again on its own, so one message cannot fail another.
+// saveInbounds commits the messages and their patients. If that fails and there was more
+// than one, each is tried again on its own, so one message cannot fail another.
 func (s *Store) saveInbounds(batch []*inboundSave) {
 	// One caller giving up (its client hung up) must not fail the others' commit.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error { return s.insertInbounds(ctx, batch) })
+	err := s.commitInbounds(ctx, batch)
 	if err == nil || len(batch) == 1 {
 		for _, save := range batch {
-			if save.err = err; err != nil {
-				save.patient, save.isNew = nil, false
+			if !save.committed {
+				save.err, save.patient, save.isNew = err, nil, false
 			}
 		}
 		return
 	}
 	zerolog.Ctx(ctx).Warn().Err(err).Int("messages", len(batch)).Msg("Storing incoming messages together failed; storing each on its own")
 	for _, save := range batch {
-		save.err = s.DB.DoTxn(save.ctx, nil, func(ctx context.Context) error {
-			return s.insertInbounds(ctx, []*inboundSave{save})
-		})
-		if save.err != nil {
+		if save.committed {
+			continue
+		}
+		if save.err = s.commitInbounds(save.ctx, []*inboundSave{save}); save.err != nil {
 			save.patient, save.isNew = nil, false
 		}
 	}
+}
+
+// commitInbounds commits the messages, marking each committed. On PostgreSQL the messages of
+// known patients (nearly all) are written by one statement, committed on its own: one
+// statement and one wait for the disk instead of BEGIN, three statements and COMMIT, each a
+// round trip (two for a statement with parameters: lib/pq prepares, then executes) and a
+// wake-up of the PostgreSQL backend. The others, and all on SQLite, go in one transaction
+// with their new patients.
+func (s *Store) commitInbounds(ctx context.Context, batch []*inboundSave) error {
+	rest := batch
+	if s.DB.Dialect == dbutil.Postgres {
+		var err error
+		if rest, err = s.insertKnownInbounds(ctx, batch); err != nil {
+			return err
+		}
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error { return s.insertInbounds(ctx, rest) })
+	if err == nil {
+		for _, save := range rest {
+			save.committed = true
+		}
+	}
+	return err
+}
+
+// insertKnownInbounds writes, in one statement outside any transaction (PostgreSQL commits it
+// when it ends, waiting for the disk), the messages whose patient is recorded, with the
+// records of those that are SMSes without media, and reads their patients. It returns the
+// messages left for insertInbounds: those of patients not yet recorded.
+//
+// The statement's parts see the database as it was when it began: a patient recorded
+// meanwhile by another writer counts as new, and a message retried by Twilio (its MessageSid
+// already recorded) is committed as not new.
+func (s *Store) insertKnownInbounds(ctx context.Context, batch []*inboundSave) (rest []*inboundSave, err error) {
+	batch = slices.Clone(batch)
+	slices.SortFunc(batch, func(a, b *inboundSave) int { // see insertInbounds
+		return cmp.Or(strings.Compare(a.in.PatientID, b.in.PatientID), strings.Compare(a.in.MessageID, b.in.MessageID))
+	})
+	var q strings.Builder
+	var args []any
+	q.WriteString(`WITH v (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, sending_at) AS (VALUES `)
+	for i, save := range batch {
+		in := save.in
+		var sendingAt any
+		if !in.SendingAt.IsZero() {
+			sendingAt = in.SendingAt.UnixMilli()
+		}
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		writeTypedPlaceholders(&q, len(args)+1, "text", "text", "text", "text", "bytea", "text", "bigint", "bigint")
+		args = append(args, in.MessageID, in.LoginID, in.PatientID, in.Channel, save.sealed, in.State, in.ReceivedAt.UnixMilli(), sendingAt)
+	}
+	q.WriteString(`), inbound AS (
+		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at, sending_at)
+		SELECT message_id, login_id, patient_id, channel, payload_sealed, state, received_at, received_at, sending_at FROM v
+		WHERE EXISTS (SELECT 1 FROM careline_patient p WHERE p.id = v.patient_id)
+		ON CONFLICT (message_id) DO NOTHING
+		RETURNING message_id, patient_id)`)
+	records := 0
+	for _, save := range batch {
+		m := save.msg
+		if m == nil {
+			continue
+		}
+		if records == 0 {
+			q.WriteString(`, r (id, patient_id, from_patient, channel, sender_name, body_sealed, twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at) AS (VALUES `)
+		} else {
+			q.WriteString(", ")
+		}
+		records++
+		writeTypedPlaceholders(&q, len(args)+1, "text", "text", "boolean", "text", "text", "bytea", "text", "text", "text", "text", "text", "bigint")
+		// As insertMessage records a message.
+		args = append(args, m.ID, m.PatientID, m.FromPatient, m.Channel, m.SenderName, save.bodySealed,
+			m.TwilioSID, string(m.RoomID), string(m.EventID), string(m.MXSender), m.Status, m.CreatedAt.UnixMilli())
+	}
+	if records > 0 {
+		q.WriteString(`), record AS (
+			INSERT INTO careline_message (id, patient_id, from_patient, channel, sender_name, body_sealed, twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at)
+			SELECT * FROM r WHERE id IN (SELECT message_id FROM inbound)
+			ON CONFLICT (id) DO NOTHING)`)
+	}
+	var ids []string
+	for _, save := range batch {
+		if !slices.Contains(ids, save.in.PatientID) {
+			ids = append(ids, save.in.PatientID)
+		}
+	}
+	in, idArgs := inList(len(args)+1, ids)
+	args = append(args, idArgs...)
+	q.WriteString(`
+		SELECT ` + patientColumns + `, inbound.message_id
+		FROM careline_patient p LEFT JOIN inbound ON inbound.patient_id = p.id WHERE p.id IN ` + in)
+
+	rows, err := s.DB.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	patients := make(map[string]*Patient, len(ids))
+	inserted := make(map[string]bool, len(batch))
+	for rows.Next() {
+		var messageID sql.NullString
+		p, err := s.scanPatient(withColumn{rows, &messageID})
+		if err != nil {
+			return nil, err
+		}
+		patients[p.ID] = p
+		if messageID.Valid {
+			inserted[messageID.String] = true
+		}
+	}
+	// Rows ends with the statement, once its commit is on disk (or failed).
+	if err = rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, save := range batch {
+		if save.patient = patients[save.in.PatientID]; save.patient == nil {
+			rest = append(rest, save)
+			continue
+		}
+		// A MessageSid twice in one statement is new once.
+		save.isNew, save.committed = inserted[save.in.MessageID], true
+		delete(inserted, save.in.MessageID)
+	}
+	return rest, nil
+}
+
+// withColumn scans a row's last column into extra, the others as the caller asks.
+type withColumn struct {
+	row   scannable
+	extra any
+}
+
+func (w withColumn) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra)...) }
+
+// writeTypedPlaceholders writes "($first::type, …)", one per type: in a VALUES list that is
+// not an INSERT's own, PostgreSQL does not take the parameters' types from the columns.
+func writeTypedPlaceholders(b *strings.Builder, first int, types ...string) {
+	b.WriteByte('(')
+	for i, t := range types {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+		b.WriteString("::")
+		b.WriteString(t)
+	}
+	b.WriteByte(')')
 }
 
 // insertInbounds records the messages and any new patients. With several messages, one
