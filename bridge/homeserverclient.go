@@ -8,7 +8,7 @@ import (
 )
 
 // homeserverIdleConns is how many idle connections to the homeserver careline keeps. Go's
-// default is 2 per host, but the inbox's eight workers, the outbox and the portal all talk to
+// default is 2 per host, but the inbox's workers (inboxShards), the outbox and the portal all talk to
 // the homeserver at once: with 2, most requests opened a new connection (a TLS handshake
 // when the homeserver is remote) and left the old one in TIME_WAIT, measured as over a
 // thousand at a time under load.

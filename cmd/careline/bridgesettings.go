@@ -25,7 +25,7 @@ var allowUnencryptedRooms = flag.Make().LongKey("allow-unencrypted-rooms").
 const minIdleConns = 5
 
 // minOpenConnsPostgres is the PostgreSQL pool careline keeps at least: its webhook handlers,
-// eight inbox workers and the finisher share it, and bridgev2's default of 5 queues them
+// inbox workers and the finisher share it, and bridgev2's default of 5 queues them
 // behind each other's commits (measured 138 vs 215 inbound messages/s at 5 and 20).
 const minOpenConnsPostgres = 20
 
