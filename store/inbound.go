@@ -553,19 +553,11 @@ func (s *Store) MarkInboundBridged(ctx context.Context, messageIDs ...string) er
 
 // inList is "($first, $first+1, …)" for the values, and the values as arguments.
 func inList(first int, values []string) (string, []any) {
-	var b strings.Builder
 	args := make([]any, len(values))
-	b.WriteByte('(')
 	for i, v := range values {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(first + i))
 		args[i] = v
 	}
-	b.WriteByte(')')
-	return b.String(), args
+	return "(" + placeholders(first, len(values)) + ")", args
 }
 
 // RetryInbound counts a failed attempt and schedules the next; errText must not contain
