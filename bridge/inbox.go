@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"context"
-	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -63,9 +62,9 @@ type inboxItem struct {
 	// slowed down instead of a backlog, and with it every message's wait, growing.
 	inRoom    chan struct{}
 	inRoomSet sync.Once
-	// unsettled, when set, counts this item among the inbox's messages not yet in their room
-	// (or failed) until settled.
-	unsettled *atomic.Int64
+	// inbox, when set (hand), counts this item among its messages not yet in their room (or
+	// failed), and in its patient's lane, until settled.
+	inbox *inbox
 	// swept: listed by the sweep, which may have read the row just before another attempt
 	// closed it; the worker reads it again before acting.
 	swept bool
@@ -92,8 +91,9 @@ func (item *inboxItem) settled() {
 		if item.inRoom != nil {
 			close(item.inRoom)
 		}
-		if item.unsettled != nil {
-			item.unsettled.Add(-1)
+		if item.inbox != nil {
+			item.inbox.unsettled.Add(-1)
+			item.inbox.lanes.leave(item.in.PatientID)
 		}
 	})
 }
@@ -115,8 +115,8 @@ func (ib *inbox) waitInRoom(ctx context.Context, item *inboxItem) {
 }
 
 // inbox moves stored patient messages (SMS webhooks and portal posts) into their rooms.
-// Messages of one patient go through one shard, so they arrive in order; different patients
-// proceed in parallel. One finisher closes the messages of all shards once they are in their
+// Messages of one patient go through one shard while any of them is there (inboxLanes), so
+// they arrive in order; different patients proceed in parallel. One finisher closes the messages of all shards once they are in their
 // rooms, many per commit: the audit chain's head is one row, so its entries are appended in
 // batches rather than each message waiting for it in turn. A periodic sweep picks up whatever a crash, an outage or a full queue
 // left behind, and retries failures with backoff until network.twilio.give_up_after.
@@ -128,6 +128,7 @@ type inbox struct {
 	// unsettled: entries of inFlight not yet in their room (nor failed). Webhooks wait while
 	// it is high; messages in their room waiting for the finisher's commit do not count.
 	unsettled atomic.Int64
+	lanes     *inboxLanes
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup // shard workers and the sweep
@@ -259,7 +260,7 @@ func newInbox(c *Connector) *inbox {
 		shards = inboxShardsSQLite
 	}
 	ib := &inbox{c: c, ctx: ctx, cancel: cancel, finishing: make(chan *inboundJob, shards*inboxBatch), finished: make(chan struct{}),
-		startedAt: time.Now()}
+		startedAt: time.Now(), lanes: newInboxLanes(shards)}
 	for range shards {
 		ib.shards = append(ib.shards, make(chan *inboxItem, inboxQueued/shards))
 	}
@@ -322,11 +323,9 @@ func (ib *inbox) release(messageID string) { ib.inFlight.Delete(messageID) }
 // hand gives a message whose turn is claimed to its patient's shard.
 func (ib *inbox) hand(item *inboxItem) {
 	ib.unsettled.Add(1)
-	item.unsettled = &ib.unsettled
-	h := fnv.New32a()
-	h.Write([]byte(item.in.PatientID))
+	item.inbox = ib
 	select {
-	case ib.shards[h.Sum32()%uint32(len(ib.shards))] <- item:
+	case ib.shards[ib.lanes.enter(item.in.PatientID)] <- item:
 	default:
 		ib.done(item)
 	}
