@@ -14,11 +14,11 @@ import (
 )
 
 const (
-	// inboxShards is how many workers bring messages into their rooms on PostgreSQL, each
-	// patient's always through the same one; inboxShardsSQLite on SQLite. A message waits
-	// behind every earlier message of its shard, of any patient: on SQLite, with 8, the busiest
-	// shard carried 10 of 50 texting patients and its queue was the end-to-end tail (e2e p99
-	// 21 vs 13-15 ms at 8 concurrent webhooks, msg/s level). SQLite runs every statement on one
+	// inboxShards is how many workers bring messages into their rooms on PostgreSQL, a
+	// patient's through one while any is in the inbox (inboxLanes); inboxShardsSQLite on
+	// SQLite. A message waits behind every earlier message of its shard, of any patient: on
+	// SQLite, with 8 (and patients placed by a fixed hash then) the busiest shard's queue was
+	// the end-to-end tail (e2e p99 21 vs 13-15 ms at 8 concurrent webhooks, msg/s level). SQLite runs every statement on one
 	// connection anyway, so more workers only change who waits; on PostgreSQL each is another
 	// backend working at once, and 32 measured fewer msg/s (-2 to -25%) for more CPU.
 	inboxShards       = 8
