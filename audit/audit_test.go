@@ -292,7 +292,7 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 	t.Run("postgres", func(t *testing.T) {
 		uri := pgtest.NewDatabase(t, "careline_audit_test")
-		run(t, func() *dbutil.Database { return openURI(t, uri, "postgres") })
+		run(t, func() *dbutil.Database { return openURI(t, uri, pgtest.Driver) })
 	})
 }
 

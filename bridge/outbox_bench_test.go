@@ -32,7 +32,7 @@ func BenchmarkOutboxDrain(b *testing.B) {
 		benchmarkOutboxDrain(b, "sqlite3-fk-wal", "file:"+filepath.Join(b.TempDir(), "bench.db")+"?_txlock=immediate")
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkOutboxDrain(b, "postgres", pgtest.NewDatabase(b, "careline_outbox_bench"))
+		benchmarkOutboxDrain(b, pgtest.Driver, pgtest.NewDatabase(b, "careline_outbox_bench"))
 	})
 }
 

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq"
+	"github.com/careline/careline/internal/pgtest"
 )
 
 func scrape(t *testing.T, h http.Handler, path string) (int, string) {
@@ -103,7 +103,7 @@ func TestReadinessWhileDatabaseDown(t *testing.T) {
 	if base == "" {
 		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	}
-	admin, err := sql.Open("postgres", base)
+	admin, err := sql.Open(pgtest.Driver, base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestReadinessWhileDatabaseDown(t *testing.T) {
 	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
 	u, _ := url.Parse(base)
 	u.Path = "/" + name
-	db, err := sql.Open("postgres", u.String())
+	db, err := sql.Open(pgtest.Driver, u.String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, s *Store)) {
 		fn(t, newTestStore(t, db))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		db, err := dbutil.NewWithDialect(pgtest.NewDatabase(t, "careline_store"), "postgres")
+		db, err := dbutil.NewWithDialect(pgtest.NewDatabase(t, "careline_store"), pgtest.Driver)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/lib/pq"
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream"
@@ -249,7 +248,9 @@ func openBridgeDatabase(ctx context.Context, path string) (*auditConfig, *dbutil
 			uri += "?mode=rw"
 		}
 	}
-	db, err := dbutil.NewWithDialect(uri, cfg.Database.Type)
+	typ := cfg.Database.Type
+	usePgx(&typ, &uri) // the bridge's own driver
+	db, err := dbutil.NewWithDialect(uri, typ)
 	if err != nil {
 		return nil, nil, fmt.Errorf("database.type %q: %w", cfg.Database.Type, err)
 	}

@@ -61,7 +61,7 @@ func bridgeSettings(cfg *bridgeconfig.Config, allowUnencrypted bool) (notes []st
 		notes = append(notes, fmt.Sprintf("bridge.portal_event_buffer is %d in the config; careline uses 0 (its inbox needs each event handled before it counts a message as bridged)", cfg.Bridge.PortalEventBuffer))
 		cfg.Bridge.PortalEventBuffer = 0
 	}
-	if cfg.Database.Type == "postgres" && cfg.Database.MaxOpenConns > 0 && cfg.Database.MaxOpenConns < minOpenConnsPostgres {
+	if isPostgres(cfg.Database.Type) && cfg.Database.MaxOpenConns > 0 && cfg.Database.MaxOpenConns < minOpenConnsPostgres {
 		notes = append(notes, fmt.Sprintf("database.max_open_conns is %d in the config; careline keeps %d open to PostgreSQL (its webhooks and inbox workers share the pool)", cfg.Database.MaxOpenConns, minOpenConnsPostgres))
 		cfg.Database.MaxOpenConns = minOpenConnsPostgres
 	}
@@ -70,7 +70,7 @@ func bridgeSettings(cfg *bridgeconfig.Config, allowUnencrypted bool) (notes []st
 		cfg.Database.MaxOpenConns = 1
 	}
 	want := minIdleConns
-	if cfg.Database.Type == "postgres" {
+	if isPostgres(cfg.Database.Type) {
 		// Every connection database/sql lets go of beyond the idle pool is closed, and the
 		// next burst opens a new one: a new PostgreSQL backend, forked, with cold caches.
 		want = max(cfg.Database.MaxOpenConns, minOpenConnsPostgres)

@@ -46,10 +46,15 @@ func main() {
 		"  careline audit verify|export …  |  api-token create|list|revoke …  |  report …  |  storage reseal …  (each with --help)"
 	// bridgev2 writes the example config (-e) and loads the file; careline then checks
 	// bridgev2's sections for what it needs before anything starts.
-	var checkpointer *walCheckpointer
-	m.PostInit = func() { checkpointer = postInit(&m) }
-	// mxmain's Run, with the WAL checkpointer's connection closed after the bridge's.
+	var (
+		checkpointer *walCheckpointer
+		driverNotes  []string
+	)
+	m.PostInit = func() { checkpointer = postInit(&m, driverNotes) }
+	// mxmain's Run, with the driver chosen between loading the config and opening the
+	// database, and the WAL checkpointer's connection closed after the bridge's.
 	m.PreInit()
+	driverNotes = usePgx(&m.Config.Database.Type, &m.Config.Database.URI)
 	m.Init()
 	m.Start()
 	exitCode := m.WaitForInterrupt()
@@ -62,13 +67,13 @@ func main() {
 // bridge starts: it applies careline's needs to bridgev2's settings, or stops with the key to
 // fix. The crypto store's pickle key may come from the environment or a file, like the other
 // secrets; bridgev2 opens the crypto store only after PostInit.
-func postInit(m *mxmain.BridgeMain) *walCheckpointer {
+func postInit(m *mxmain.BridgeMain, driverNotes []string) *walCheckpointer {
 	notes, err := bridgeSettings(m.Config, *allowUnencryptedRooms)
 	if err != nil {
 		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Configuration error")
 		os.Exit(11) // mxmain's exit code for a configuration error
 	}
-	for _, note := range notes {
+	for _, note := range append(driverNotes, notes...) {
 		m.Log.Info().Str("setting", note).Msg("careline's adjustment of a bridgev2 setting")
 	}
 	if *allowUnencryptedRooms {

@@ -26,7 +26,7 @@ func ForEach(t *testing.T, prefix string, fn func(t *testing.T, db *dbutil.Datab
 		fn(t, db)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		db, err := dbutil.NewWithDialect(pgtest.NewDatabase(t, prefix), "postgres")
+		db, err := dbutil.NewWithDialect(pgtest.NewDatabase(t, prefix), pgtest.Driver)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func ForEachB(b *testing.B, dialect, prefix string, fn func(b *testing.B, db *db
 	if dialect == "sqlite" {
 		db, err = dbutil.NewWithDialect("file:"+filepath.Join(b.TempDir(), prefix+".db")+"?_txlock=immediate&_stmt_cache_size=256", "sqlite3-fk-wal")
 	} else {
-		db, err = dbutil.NewWithDialect(pgtest.NewDatabase(b, prefix), "postgres")
+		db, err = dbutil.NewWithDialect(pgtest.NewDatabase(b, prefix), pgtest.Driver)
 	}
 	if err != nil {
 		b.Fatal(err)

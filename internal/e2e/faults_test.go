@@ -23,6 +23,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/careline/careline/internal/pgtest"
 	"github.com/careline/careline/internal/testenv"
 	"github.com/careline/careline/internal/twiliofake"
 )
@@ -217,7 +218,7 @@ func (s *stack) acknowledgedByHomeserver(ctx context.Context, missing []inboundT
 	}
 	defer db.Close()
 	query := `SELECT mxid, room_id FROM message WHERE id=$1`
-	if s.dbDriver != "postgres" {
+	if s.dbDriver != pgtest.Driver {
 		query = `SELECT mxid, room_id FROM message WHERE id=?`
 	}
 	for _, m := range missing {

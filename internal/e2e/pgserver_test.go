@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/careline/careline/internal/pgtest"
 )
 
 // postgresBin holds Debian's PostgreSQL server binaries.
@@ -102,7 +104,7 @@ func (pg *privatePostgres) Start() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := sql.Open("postgres", pg.URI)
+	db, err := sql.Open(pgtest.Driver, pg.URI)
 	if err != nil {
 		return err
 	}

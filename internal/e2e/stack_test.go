@@ -48,7 +48,7 @@ type stack struct {
 	admin *testenv.StaffClient
 	nurse *testenv.StaffClient
 	bot   id.UserID // the bridge bot on the stack's homeserver
-	// dbDriver and dbURI reach careline's own database ("sqlite3" or "postgres"), for tests
+	// dbDriver and dbURI reach careline's own database ("sqlite3" or pgtest.Driver), for tests
 	// that look at its state from outside.
 	dbDriver, dbURI string
 }
@@ -111,7 +111,7 @@ func startStack(t testing.TB, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{Stack: ls, t: t, dbDriver: "postgres", dbURI: lo.DatabaseURI, bot: id.NewUserID("carelinebot", serverName)}
+	s := &stack{Stack: ls, t: t, dbDriver: pgtest.Driver, dbURI: lo.DatabaseURI, bot: id.NewUserID("carelinebot", serverName)}
 	if lo.DatabaseURI == "" {
 		s.dbDriver, s.dbURI = "sqlite3", "file:"+filepath.Join(ls.Dir, "careline.db")+"?mode=ro&_busy_timeout=5000"
 	}

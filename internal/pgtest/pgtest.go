@@ -13,9 +13,13 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/lib/pq" // the PostgreSQL driver
+	_ "github.com/jackc/pgx/v5/stdlib" // registers Driver
 	"go.mau.fi/util/dbutil"
 )
+
+// Driver is the database/sql driver careline opens PostgreSQL with (cmd/careline: pgx for
+// database.type "postgres"); tests open their databases through it too.
+const Driver = "pgx"
 
 // defaultAdminURL is the server's maintenance database.
 const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -33,7 +37,7 @@ func AdminURL() string {
 // PostgreSQL support is part of what is tested.
 func NewDatabase(tb testing.TB, prefix string) string {
 	tb.Helper()
-	admin, err := sql.Open("postgres", AdminURL())
+	admin, err := sql.Open(Driver, AdminURL())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,7 +72,7 @@ func NewDatabase(tb testing.TB, prefix string) string {
 // Open creates a fresh database and opens it; it is closed and dropped when the test ends.
 func Open(tb testing.TB, prefix string) *dbutil.Database {
 	tb.Helper()
-	db, err := dbutil.NewWithDialect(NewDatabase(tb, prefix), "postgres")
+	db, err := dbutil.NewWithDialect(NewDatabase(tb, prefix), Driver)
 	if err != nil {
 		tb.Fatal(err)
 	}
