@@ -54,6 +54,18 @@ func newInboundFixture(t *testing.T) *inboundFixture {
 }
 
 // newInboundFixtureOn is the fixture on a given database (see dbtest.ForEach).
+// newSenderFixture is an inbound fixture whose outbox sender texts patient p1 at 100 a second
+// and keeps trying for an hour.
+func newSenderFixture(t *testing.T) *inboundFixture {
+	t.Helper()
+	f := newInboundFixture(t)
+	f.c.Config.Twilio.MessagesPerSecond, f.c.Config.Twilio.GiveUpAfter = 100, time.Hour
+	if _, err := f.store.GetOrCreatePatient(context.Background(), "p1", "L", testPatient); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func newInboundFixtureOn(t *testing.T, db *dbutil.Database) *inboundFixture {
 	t.Helper()
 	keys, err := atrest.NewKeyring("k1", map[string][]byte{"k1": bytes.Repeat([]byte{7}, atrest.KeySize)})

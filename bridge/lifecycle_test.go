@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"maunium.net/go/mautrix/bridgev2"
 
@@ -33,12 +32,8 @@ func TestShutdownAnswers503AtOnce(t *testing.T) {
 
 // TestLogoutStopsTheSender: a deleted login must not keep texting patients (issue 9).
 func TestLogoutStopsTheSender(t *testing.T) {
-	f := newInboundFixture(t)
+	f := newSenderFixture(t)
 	ctx := context.Background()
-	f.c.Config.Twilio.MessagesPerSecond, f.c.Config.Twilio.GiveUpAfter = 100, time.Hour
-	if _, err := f.store.GetOrCreatePatient(ctx, "p1", "L", testPatient); err != nil {
-		t.Fatal(err)
-	}
 	f.client.startSender()
 	f.client.LogoutRemote(ctx)
 	if f.client.sender != nil {

@@ -17,12 +17,8 @@ import (
 // the next claim; when careline stops while the batch is with Twilio, the sender still records
 // them before it ends, so a text Twilio took is not left "sending" until the next start.
 func TestSenderRecordsItsLastBatchWhenStopped(t *testing.T) {
-	f := newInboundFixture(t)
+	f := newSenderFixture(t)
 	ctx := context.Background()
-	f.c.Config.Twilio.MessagesPerSecond, f.c.Config.Twilio.GiveUpAfter = 100, time.Hour
-	if _, err := f.store.GetOrCreatePatient(ctx, "p1", "L", testPatient); err != nil {
-		t.Fatal(err)
-	}
 	// A Twilio that holds its answer until the test lets it go.
 	arrived, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
