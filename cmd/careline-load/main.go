@@ -19,6 +19,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +44,8 @@ type options struct {
 	history         int
 	profileDir      string
 	profileSeconds  int
+	profileSelf     string
+	procs           int
 	workDir         string
 	webhookURL      string
 	logLevel        string
@@ -66,6 +70,8 @@ func main() {
 	flag.IntVar(&o.patients, "patients", 50, "distinct senders; each sends one warm-up message first so its room exists")
 	flag.IntVar(&o.history, "history", 4000, "messages sent after the warm-up and before the measured runs (and, on PostgreSQL, the ANALYZE), so the database holds a history as a clinic's does")
 	flag.StringVar(&o.profileDir, "profile", "", "after the runs, take a CPU profile of each bridge during one more run at the highest concurrency and write it here")
+	flag.StringVar(&o.profileSelf, "profile-self", "", "write a CPU profile of the load tool itself (load generator, stub homeserver, fake Twilio) over all runs to this file")
+	flag.IntVar(&o.procs, "load-procs", 1, "GOMAXPROCS of the load tool itself (0: one per CPU). It needs a fraction of a core, and with one its goroutines hand work to each other without waking a second thread: CPU the bridge would otherwise lose")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 4, "length of that CPU profile")
 	flag.StringVar(&o.workDir, "dir", "", "working directory for configs, databases and logs (default: a new temporary one, removed after)")
 	flag.StringVar(&o.webhookURL, "webhook-url", "", "careline's inbound webhook URL (default: asked of the running careline)")
@@ -86,14 +92,46 @@ func main() {
 		}
 		o.concurrency = append(o.concurrency, n)
 	}
+	if o.procs > 0 {
+		// Set here, not through GOMAXPROCS in the environment, which the bridges inherit.
+		runtime.GOMAXPROCS(o.procs)
+	}
 	runner := run
 	if o.memPatients > 0 {
 		runner = runMemory
 	}
-	if err := runner(o); err != nil {
+	stopProfile := func() {}
+	if o.profileSelf != "" {
+		var err error
+		if stopProfile, err = profileSelf(o.profileSelf); err != nil {
+			fmt.Fprintln(os.Stderr, "careline-load: -profile-self:", err)
+			os.Exit(1)
+		}
+	}
+	err := runner(o)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "careline-load:", err)
 		os.Exit(1)
 	}
+}
+
+// profileSelf starts a CPU profile of this process into path; stop writes it out.
+func profileSelf(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err = pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "careline-load: -profile-self:", err)
+		}
+	}, nil
 }
 
 type measured struct {
@@ -140,8 +178,8 @@ func run(o options) error {
 		}
 	}
 	fmt.Printf("machine: %d CPUs, load average %s; %d messages over %d patients per run\n", numCPU(), loadtest.LoadAverage(), o.messages, o.patients)
-	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | postgres commits/msg | RSS MB (peak) | errors | loadavg |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | postgres commits/msg | load tool CPU ms/msg | RSS MB (peak) | errors | loadavg |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var all []measured
 	for _, db := range o.dbs {
 		for _, tg := range targets {
@@ -358,10 +396,11 @@ func loadLabel(r loadtest.Result) string {
 
 func printRow(m measured) {
 	r := m.Result
-	fmt.Printf("| %s | %s | %s | %.0f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f | %.1f | %.0f (%.0f) | %d | %s |\n",
+	fmt.Printf("| %s | %s | %s | %.0f | %.1f / %.1f | %.1f / %.1f | %.2f | %.2f | %.1f | %.2f | %.0f (%.0f) | %d | %s |\n",
 		m.Label, m.Database, loadLabel(r), r.MsgsPerSecond(),
 		loadtest.Millis(r.AckP50), loadtest.Millis(r.AckP99), loadtest.Millis(r.E2EP50), loadtest.Millis(r.E2EP99),
 		loadtest.Millis(r.CPUPerMessage()), loadtest.Millis(r.PostgresCPUPerMessage()), r.CommitsPerMessage(),
+		loadtest.Millis(r.LoadToolCPUPerMessage()),
 		float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), r.Errors, r.LoadAverage)
 	if r.FirstError != "" {
 		fmt.Fprintf(os.Stderr, "%s %s %s: first error: %s\n", m.Label, m.Database, loadLabel(r), r.FirstError)

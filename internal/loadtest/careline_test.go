@@ -54,7 +54,7 @@ func testLoad(ctx context.Context, t *testing.T, bin, db string) {
 		if res.Errors != 0 || res.Acked != load.Messages || res.Arrived != load.Messages {
 			t.Fatalf("%+v: %d errors (%s), %d acknowledged, %d arrived; want all %d", load, res.Errors, res.FirstError, res.Acked, res.Arrived, load.Messages)
 		}
-		if res.RSS <= 0 || res.E2EP99 < res.E2EP50 || res.AckP99 < res.AckP50 {
+		if res.RSS <= 0 || res.LoadToolCPU <= 0 || res.E2EP99 < res.E2EP50 || res.AckP99 < res.AckP50 {
 			t.Fatalf("implausible figures: %+v", res)
 		}
 		if db == "postgres" && res.PostgresCommits <= 0 {

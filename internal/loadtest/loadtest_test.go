@@ -1,9 +1,12 @@
 package loadtest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/careline/careline/internal/localstack"
 	"github.com/careline/careline/internal/stubhs"
+	"github.com/careline/careline/internal/twiliofake"
 )
 
 func TestPercentileNearestRank(t *testing.T) {
@@ -60,6 +64,53 @@ func TestWebhookSignedAsTwilioSigns(t *testing.T) {
 	}
 	if params["From"] != PatientNumber(7) || params["To"] != localstack.ClinicNumber || params["MessageSid"] == "" {
 		t.Fatalf("webhook fields: %v", params)
+	}
+}
+
+// The prebuilt form and signed string give what url.Values and twiliofake.Sign give for the
+// same parameters, for every request from one Webhooks (its HMACs and buffers are reused).
+func TestWebhooksMatchTheReferenceSigner(t *testing.T) {
+	target := "http://127.0.0.1:1/twilio/AC1-15005550006/sms"
+	w, err := NewWebhooks(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sids := map[string]bool{}
+	for i, text := range []string{"hello ld:x:1", "a&b=c+d %20 ünï 🙂", "", strings.Repeat("long ", 300)} {
+		req, err := w.Request(context.Background(), PatientNumber(i), text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			// The bytes the load tool writes, as the bridge's HTTP server reads them.
+			raw := w.AppendRaw(nil, PatientNumber(i), text)
+			if req, err = http.ReadRequest(bufio.NewReader(bytes.NewReader(raw))); err != nil {
+				t.Fatalf("request %d: %v\n%s", i, err, raw)
+			}
+			if req.Method != http.MethodPost || req.Host != "127.0.0.1:1" || req.URL.Path != "/twilio/AC1-15005550006/sms" ||
+				req.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || req.UserAgent() != "TwilioProxy/1.1" {
+				t.Fatalf("request %d: %s %s %s %v", i, req.Method, req.Host, req.URL, req.Header)
+			}
+		}
+		body, _ := io.ReadAll(req.Body)
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := form.Encode(); got != string(body) {
+			t.Errorf("request %d: form body\n%s\nwant (url.Values.Encode)\n%s", i, body, got)
+		}
+		if got, want := req.Header.Get("X-Twilio-Signature"), twiliofake.Sign(localstack.AuthToken, target, form); got != want {
+			t.Errorf("request %d: signature %s, twiliofake.Sign gives %s", i, got, want)
+		}
+		sid := form.Get("MessageSid")
+		if len(sid) != 34 || !strings.HasPrefix(sid, "SM") || form.Get("SmsSid") != sid || form.Get("SmsMessageSid") != sid || sids[sid] {
+			t.Errorf("request %d: SIDs %v", i, form)
+		}
+		sids[sid] = true
+		if form.Get("Body") != text || form.Get("From") != PatientNumber(i) || len(form) != 20 {
+			t.Errorf("request %d: fields %v", i, form)
+		}
 	}
 }
 
@@ -115,6 +166,37 @@ func TestSampleProcReadsThisProcess(t *testing.T) {
 	}
 	if before.RSS <= 0 || before.PeakRSS < before.RSS {
 		t.Fatalf("RSS %d, peak %d", before.RSS, before.PeakRSS)
+	}
+}
+
+// SelfCPU counts this process's CPU, as /proc does (both read the kernel's accounting; /proc
+// rounds it to 10 ms ticks).
+func TestSelfCPUCountsThisProcess(t *testing.T) {
+	before := SelfCPU()
+	procBefore, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for x := 0; ; x++ {
+		s, err := procCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s >= procBefore+5*clockTick {
+			break
+		}
+		_ = x * x
+	}
+	self := SelfCPU()
+	proc, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self <= before {
+		t.Fatalf("SelfCPU did not advance: %v then %v", before, self)
+	}
+	if diff := self - proc; diff < -3*clockTick || diff > 3*clockTick {
+		t.Fatalf("SelfCPU %v, /proc says %v", self, proc)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -72,6 +73,16 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: bad CPU times", pid)
 	}
 	return time.Duration(utime+stime) * clockTick, nil
+}
+
+// SelfCPU is this process's user + system time so far (getrusage: microseconds, finer than
+// /proc's clock ticks).
+func SelfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // postgresBackends lists the PostgreSQL server processes serving the bridge's database (not

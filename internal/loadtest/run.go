@@ -5,18 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/careline/careline/internal/localstack"
 	"github.com/careline/careline/internal/stubhs"
-	"github.com/careline/careline/internal/twiliofake"
 )
 
 // Load is one measurement: Messages inbound texts spread over Patients senders, either
@@ -46,6 +42,10 @@ type Result struct {
 	E2EP50      time.Duration
 	E2EP99      time.Duration
 	CPU         time.Duration // bridge process CPU over the run
+	// LoadToolCPU is this process's CPU over the same window: the load generator, the stub
+	// homeserver and the fake Twilio. It shares the machine with the bridge, so what it burns
+	// per message lowers every bridge's msg/s.
+	LoadToolCPU time.Duration
 	PostgresCPU time.Duration // the PostgreSQL backends serving the bridge's database, over the run
 	// PostgresCommits is transactions committed in the bridge's database over the run.
 	PostgresCommits int64
@@ -67,6 +67,14 @@ func (r Result) CPUPerMessage() time.Duration {
 		return 0
 	}
 	return r.CPU / time.Duration(r.Arrived)
+}
+
+// LoadToolCPUPerMessage is the load tool's own CPU time per bridged message.
+func (r Result) LoadToolCPUPerMessage() time.Duration {
+	if r.Arrived == 0 {
+		return 0
+	}
+	return r.LoadToolCPU / time.Duration(r.Arrived)
 }
 
 // CommitsPerMessage is PostgreSQL commits per bridged message.
@@ -159,29 +167,6 @@ func PatientNumber(i int) string {
 	return fmt.Sprintf("+1%s555%04d", areas[(i/10000)%len(areas)], i%10000)
 }
 
-// Webhook is a signed inbound SMS webhook, as Twilio posts it (SPEC §7).
-func Webhook(ctx context.Context, webhookURL, from, body string) (*http.Request, error) {
-	sid := "SM" + randomHex(16)
-	params := url.Values{
-		"MessageSid": {sid}, "SmsSid": {sid}, "SmsMessageSid": {sid},
-		"AccountSid": {localstack.AccountSID},
-		"From":       {from}, "To": {localstack.ClinicNumber},
-		"Body": {body}, "NumMedia": {"0"}, "NumSegments": {"1"},
-		"SmsStatus": {"received"}, "ApiVersion": {"2010-04-01"}, "ReferralNumMedia": {"0"},
-		"FromCountry": {"US"}, "ToCountry": {"US"},
-		"FromCity": {""}, "FromState": {""}, "FromZip": {""},
-		"ToCity": {""}, "ToState": {""}, "ToZip": {""},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, strings.NewReader(params.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Twilio-Signature", twiliofake.Sign(localstack.AuthToken, webhookURL, params))
-	req.Header.Set("User-Agent", "TwilioProxy/1.1")
-	return req, nil
-}
-
 // Run sends the load to the bridge and waits until every acknowledged message reached the
 // stub homeserver (or ctx ends). The bridge must have been started with rec.OnMessage.
 func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, error) {
@@ -191,27 +176,31 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 	}
 	runID := randomHex(4)
 	rec.begin(runID, load.Messages)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: load.Concurrency + 8, MaxIdleConns: load.Concurrency + 8}}
-	defer hc.CloseIdleConnections()
 
 	sent := make([]time.Time, load.Messages)
 	acked := make([]time.Duration, load.Messages)
 	ok := make([]bool, load.Messages)
 	var errCount atomic.Int64
 	var firstErr sync.Once
+	webhooks, err := NewWebhooks(b.WebhookURL)
+	if err != nil {
+		return res, err
+	}
+	client, err := newWebhookClient(ctx, webhooks, b.WebhookURL, load.Concurrency)
+	if err != nil {
+		return res, err
+	}
+	defer client.Close()
+	senders := make([]string, load.Patients)
+	for p := range senders {
+		senders[p] = PatientNumber(load.PatientOffset + p)
+	}
+	bodyPrefix := "Load test message " + marker + runID + ":"
 	send := func(i int, intended time.Time) {
-		body := fmt.Sprintf("Load test message %s%s:%d", marker, runID, i)
-		req, err := Webhook(ctx, b.WebhookURL, PatientNumber(load.PatientOffset+i%load.Patients), body)
-		if err == nil {
-			sent[i] = intended
-			var resp *http.Response
-			if resp, err = hc.Do(req); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("webhook answered HTTP %d", resp.StatusCode)
-				}
-			}
+		sent[i] = intended
+		status, err := client.Post(senders[i%load.Patients], bodyPrefix+strconv.Itoa(i))
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("webhook answered HTTP %d", status)
 		}
 		if err != nil {
 			errCount.Add(1)
@@ -225,6 +214,7 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 	if err != nil {
 		return res, err
 	}
+	selfBefore := SelfCPU()
 	var pgBefore map[int]time.Duration
 	var commitsBefore int64
 	if b.Opts.DatabaseURI != "" {
@@ -312,6 +302,7 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 	// What a message costs after it arrived (marking it bridged) belongs to it too; and
 	// PostgreSQL publishes its commit counter within a second.
 	time.Sleep(1500 * time.Millisecond)
+	res.LoadToolCPU = SelfCPU() - selfBefore
 	after, err := SampleProc(b.PID())
 	if err != nil {
 		return res, err

@@ -118,14 +118,24 @@ func TestRoomStateAndMessages(t *testing.T) {
 	if status != 200 || out["event_id"] == nil {
 		t.Fatalf("send: HTTP %d %v", status, out)
 	}
+	first, _ := out["event_id"].(string)
+	// As mautrix sends it: user_id escaped, after another parameter.
+	status, out = request(t, s, http.MethodPut, "/_matrix/client/v3/rooms/"+roomID+"/send/m.room.message/txn3?ts=1&user_id=%40other%3Ahs.test", "", map[string]any{"msgtype": "m.text", "body": "say \"hi\" \u00e9"})
+	second, _ := out["event_id"].(string)
+	if status != 200 || second == first || !strings.HasPrefix(second, "$stub") || !strings.HasSuffix(second, ":hs.test") {
+		t.Fatalf("second send: HTTP %d %v (first event %s)", status, out, first)
+	}
 	request(t, s, http.MethodPut, "/_matrix/client/v3/rooms/"+roomID+"/send/m.reaction/txn2", "@ghost:hs.test", map[string]any{})
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 1 || got[0].Body != "hello" || got[0].RoomID != roomID || got[0].Sender != "@ghost:hs.test" || got[0].Arrived.IsZero() {
+	if len(got) != 2 || got[0].Body != "hello" || got[0].RoomID != roomID || got[0].Sender != "@ghost:hs.test" || got[0].Arrived.IsZero() {
 		t.Fatalf("recorded messages: %+v", got)
 	}
-	if s.Messages() != 1 {
-		t.Fatalf("Messages() = %d, want 1", s.Messages())
+	if got[1].Body != "say \"hi\" é" || got[1].Sender != "@other:hs.test" {
+		t.Fatalf("second message recorded as %+v", got[1])
+	}
+	if s.Messages() != 2 {
+		t.Fatalf("Messages() = %d, want 2", s.Messages())
 	}
 }
 
