@@ -46,7 +46,9 @@ type Result struct {
 	// homeserver and the fake Twilio. It shares the machine with the bridge, so what it burns
 	// per message lowers every bridge's msg/s.
 	LoadToolCPU time.Duration
-	PostgresCPU time.Duration // the PostgreSQL backends serving the bridge's database, over the run
+	// PostgresCPU is the PostgreSQL server's CPU over the run for the bridge's database: its
+	// backends, those that exited during the run included, and the postmaster (postgresCPU).
+	PostgresCPU time.Duration
 	// PostgresCommits is transactions committed in the bridge's database over the run.
 	PostgresCommits int64
 	RSS, PeakRSS    int64
@@ -214,13 +216,18 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 	if err != nil {
 		return res, err
 	}
-	selfBefore := SelfCPU()
-	var pgBefore map[int]time.Duration
+	var pg *pgProbe
+	var pgBefore pgSample
 	var commitsBefore int64
 	if b.Opts.DatabaseURI != "" {
-		pgBefore = postgresCPU(ctx, b.Opts.DatabaseURI)
-		commitsBefore = postgresCommits(ctx, b.Opts.DatabaseURI)
+		if pg, err = openPGProbe(ctx, b.Opts.DatabaseURI); err != nil {
+			return res, fmt.Errorf("watching PostgreSQL: %w", err)
+		}
+		defer pg.Close()
+		pgBefore = pg.sample(ctx)
+		commitsBefore = pg.commits(ctx)
 	}
+	selfBefore := SelfCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	if load.Rate > 0 {
@@ -307,9 +314,9 @@ func Run(ctx context.Context, b *Bridge, rec *Recorder, load Load) (Result, erro
 	if err != nil {
 		return res, err
 	}
-	if b.Opts.DatabaseURI != "" {
-		res.PostgresCPU = postgresCPUDelta(pgBefore, postgresCPU(ctx, b.Opts.DatabaseURI))
-		res.PostgresCommits = postgresCommits(ctx, b.Opts.DatabaseURI) - commitsBefore
+	if pg != nil {
+		res.PostgresCPU = postgresCPU(pgBefore, pg.sample(ctx))
+		res.PostgresCommits = pg.commits(ctx) - commitsBefore
 	}
 	res.Elapsed = last.Sub(start)
 	res.AckP50, res.AckP99 = Percentile(ackLatency, 50), Percentile(ackLatency, 99)
