@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twilio/twilio-go"
@@ -24,6 +25,7 @@ type Client struct {
 	http       *http.Client
 	media      *http.Client // follows redirects only to Twilio's media hosts
 	apiBase    *url.URL
+	macs       sync.Pool // of HMAC-SHA1s keyed with authToken, for ValidSignature
 }
 
 // New checks the credentials' shape and builds a client that sends every *.twilio.com
