@@ -35,12 +35,13 @@ func (c *Connector) statusWebhookURL(loginID networkid.UserLoginID, seq int64) s
 // must be ignored.
 func (c *Connector) verifiedWebhook(w http.ResponseWriter, r *http.Request, publicURL string) (*Client, url.Values) {
 	log := zerolog.Ctx(r.Context())
-	form, err := readForm(w, r)
-	if err != nil {
+	r.Body = http.MaxBytesReader(w, r.Body, maxWebhookBytes)
+	if err := r.ParseForm(); err != nil {
 		log.Warn().Err(err).Msg("Rejected a webhook that is not a valid form")
 		http.Error(w, "Bad request: the body is not form data.", http.StatusBadRequest)
 		return nil, nil
 	}
+	form := r.PostForm
 	loginID := networkid.UserLoginID(r.PathValue("login"))
 	login, err := c.Bridge.GetExistingUserLoginByID(r.Context(), loginID)
 	if err != nil {

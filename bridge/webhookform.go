@@ -2,18 +2,12 @@ package bridge
 
 import (
 	"errors"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/careline/careline/store"
 )
-
-// maxWebhookParams bounds a webhook's parameters, as url.ParseQuery bounds a query's; Twilio
-// sends a few dozen.
-const maxWebhookParams = 1000
 
 // maxMMSMedia is Twilio's limit of attachments per message.
 const maxMMSMedia = 10
@@ -37,73 +31,6 @@ func parseInbound(form url.Values) (*store.Inbound, error) {
 	}
 	in.From = strings.TrimSpace(in.From)
 	return in, nil
-}
-
-// readForm reads a webhook's POST parameters, as Request.ParseForm would into PostForm: a body
-// that is not form data has none. ParseForm also copies them, merged with the URL's query, into
-// Form, which a webhook never reads: that copy was half of what reading a webhook allocated.
-func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
-	mediaType, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
-	if !strings.EqualFold(strings.TrimSpace(mediaType), "application/x-www-form-urlencoded") {
-		return url.Values{}, nil
-	}
-	var body []byte
-	var err error
-	if n := r.ContentLength; n > 0 && n <= maxWebhookBytes {
-		// Read at its announced size at once; the server ends the body there.
-		body = make([]byte, n)
-		_, err = io.ReadFull(r.Body, body)
-	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBytes))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return parseQuery(string(body))
-}
-
-// parseQuery is url.ParseQuery, allocating less: the map is made at its size, and the
-// parameters' values share one array (a webhook repeats none). Twilio signs the decoded
-// parameters, so they must decode exactly as url.ParseQuery decodes them.
-func parseQuery(query string) (url.Values, error) {
-	n := strings.Count(query, "&") + 1
-	if n > maxWebhookParams {
-		return nil, errors.New("too many parameters")
-	}
-	form := make(url.Values, n)
-	values := make([]string, 0, n)
-	var firstErr error
-	for query != "" {
-		var key string
-		key, query, _ = strings.Cut(query, "&")
-		if strings.Contains(key, ";") {
-			if firstErr == nil {
-				firstErr = errors.New("invalid semicolon separator in query")
-			}
-			continue
-		}
-		if key == "" {
-			continue
-		}
-		key, value, _ := strings.Cut(key, "=")
-		key, err := url.QueryUnescape(key)
-		if err == nil {
-			value, err = url.QueryUnescape(value)
-		}
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if old, ok := form[key]; ok {
-			form[key] = append(old, value)
-			continue
-		}
-		values = append(values, value)
-		form[key] = values[len(values)-1 : len(values) : len(values)]
-	}
-	return form, firstErr
 }
 
 // statusUpdate is a delivery status callback.

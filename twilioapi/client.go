@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twilio/twilio-go"
@@ -25,7 +24,6 @@ type Client struct {
 	http       *http.Client
 	media      *http.Client // follows redirects only to Twilio's media hosts
 	apiBase    *url.URL
-	macs       sync.Pool // of HMAC-SHA1s keyed with authToken, for ValidSignature
 }
 
 // New checks the credentials' shape and builds a client that sends every *.twilio.com

@@ -19,8 +19,7 @@ func (c *Client) ValidSignature(fullURL string, form url.Values, signature strin
 	if signature == "" {
 		return false
 	}
-	var stack [32]string // a webhook has about twenty parameters
-	keys := stack[:0]
+	keys := make([]string, 0, len(form))
 	size := 0
 	for key, values := range form {
 		if len(values) != 1 {
@@ -31,32 +30,24 @@ func (c *Client) ValidSignature(fullURL string, form url.Values, signature strin
 		size += len(key) + len(values[0])
 	}
 	slices.Sort(keys)
-	// The URL then the parameters, so the MAC is fed once; the other form of the URL, if it
-	// is needed, replaces the first.
-	signed := make([]byte, 0, len(fullURL)+size)
-	signed = append(signed, fullURL...)
+	params := make([]byte, 0, size)
 	for _, key := range keys {
-		signed = append(append(signed, key...), form[key][0]...)
+		params = append(append(params, key...), form[key][0]...)
 	}
-	// A MAC keyed with the token is kept for the next webhook: keying one is most of what
-	// checking a webhook's signature allocates.
-	mac, _ := c.macs.Get().(hash.Hash)
-	if mac == nil {
-		mac = hmac.New(sha1.New, []byte(c.authToken))
-	}
-	defer c.macs.Put(mac)
-	if signedAs(mac, signed, signature) {
+	mac := hmac.New(sha1.New, []byte(c.authToken))
+	if signedAs(mac, fullURL, params, signature) {
 		return true
 	}
 	other, ok := otherPortForm(fullURL)
-	return ok && signedAs(mac, append([]byte(other), signed[len(fullURL):]...), signature)
+	return ok && signedAs(mac, other, params, signature)
 }
 
 // signedAs compares the signature as text, as twilio-go does, so no other spelling of the
 // same bytes (base64 ignores line breaks) passes; in constant time.
-func signedAs(mac hash.Hash, signed []byte, signature string) bool {
+func signedAs(mac hash.Hash, fullURL string, params []byte, signature string) bool {
 	mac.Reset()
-	mac.Write(signed)
+	mac.Write([]byte(fullURL))
+	mac.Write(params)
 	var sum [sha1.Size]byte
 	var text [28]byte // base64 of 20 bytes
 	base64.StdEncoding.Encode(text[:], mac.Sum(sum[:0]))
