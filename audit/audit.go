@@ -156,7 +156,7 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) error {
 			prev = e.Hash
 		}
 		for chunk := range slices.Chunk(entries, maxEntriesPerInsert) {
-			query, params := insertEntries.Build([0]any{}, entryRows(chunk))
+			query, params := l.insertEntries(chunk)
 			if _, err = l.db.Exec(ctx, query, params...); err != nil {
 				return fmt.Errorf("audit: inserting entries %d to %d: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
 			}
@@ -165,6 +165,33 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) error {
 		return err
 	})
 }
+
+// insertEntries is the INSERT of entries, with its arguments. On PostgreSQL the entries go
+// as one array per column, so the statement is the same for any number of them (see package
+// dbset); on SQLite as rows of VALUES.
+func (l *Log) insertEntries(entries []Entry) (string, []any) {
+	if l.db.Dialect != dbutil.Postgres {
+		return insertEntriesSQLite.Build([0]any{}, entryRows(entries))
+	}
+	seq, at := make([]int64, len(entries)), make([]int64, len(entries))
+	var text [6][]string
+	prev, hash := make([][]byte, len(entries)), make([][]byte, len(entries))
+	for i := range text {
+		text[i] = make([]string, len(entries))
+	}
+	for i, e := range entries {
+		seq[i], at[i], prev[i], hash[i] = e.Seq, e.At.UnixMilli(), e.PrevHash, e.Hash
+		for j, f := range [...]string{e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail} {
+			text[j][i] = f
+		}
+	}
+	return insertEntriesPostgres, []any{seq, at, text[0], text[1], text[2], text[3], text[4], text[5], prev, hash}
+}
+
+const insertEntriesPostgres = `
+	INSERT INTO careline_audit (seq, at, actor, action, patient_id, channel, twilio_sid, detail, prev_hash, hash)
+	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::bytea[], $10::bytea[])`
 
 // entryRow is an entry as one row of a multi-row INSERT.
 type entryRow struct{ *Entry }
@@ -182,7 +209,7 @@ func entryRows(entries []Entry) []entryRow {
 	return rows
 }
 
-var insertEntries = dbutil.NewMassInsertBuilder[entryRow, [0]any](`
+var insertEntriesSQLite = dbutil.NewMassInsertBuilder[entryRow, [0]any](`
 	INSERT INTO careline_audit (seq, at, actor, action, patient_id, channel, twilio_sid, detail, prev_hash, hash)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)")
 

@@ -11,14 +11,13 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 
 	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/dbset"
 )
 
 //go:embed *.sql
@@ -239,17 +238,9 @@ func (s *Store) Unreminded(ctx context.Context, patientIDs []string) (map[string
 	if len(patientIDs) == 0 {
 		return out, nil
 	}
-	var in strings.Builder
-	args := []any{Pending}
-	for i, p := range patientIDs {
-		if i > 0 {
-			in.WriteString(", ")
-		}
-		args = append(args, p)
-		in.WriteString("$" + strconv.Itoa(len(args)))
-	}
+	in, ids := dbset.In(s.db.Dialect, 2, patientIDs)
 	rows, err := s.db.Query(ctx, `SELECT DISTINCT patient_id FROM careline_scheduled_send
-		WHERE patient_id IN (`+in.String()+`) AND state=$1 AND reminded_at IS NULL`, args...)
+		WHERE patient_id `+in+` AND state=$1 AND reminded_at IS NULL`, append([]any{Pending}, ids...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"go.mau.fi/util/dbutil"
 
 	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/dbset"
 )
 
 // MediaRef is one MMS attachment named in a webhook.
@@ -520,8 +521,8 @@ func (s *Store) MarkInboundSending(ctx context.Context, messageIDs ...string) er
 	if len(messageIDs) == 0 {
 		return nil
 	}
-	in, args := inList(2, messageIDs)
-	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET sending_at=$1 WHERE message_id IN `+in, append([]any{s.nowMilli()}, args...)...)
+	in, ids := dbset.In(s.DB.Dialect, 2, messageIDs)
+	_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET sending_at=$1 WHERE message_id `+in, append([]any{s.nowMilli()}, ids...)...)
 	if err != nil {
 		return fmt.Errorf("marking incoming messages as sending: %w", err)
 	}
@@ -535,13 +536,13 @@ func (s *Store) MarkInboundBridged(ctx context.Context, messageIDs ...string) er
 	if len(messageIDs) == 0 {
 		return nil
 	}
-	in, args := inList(3, messageIDs)
 	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {
+		in, ids := dbset.In(s.DB.Dialect, 3, messageIDs)
 		_, err := s.DB.Exec(ctx, `UPDATE careline_inbound SET state='bridged', bridged_at=$1, payload_sealed=$2, last_error=NULL
-			WHERE message_id IN `+in, append([]any{s.nowMilli(), []byte{}}, args...)...)
+			WHERE message_id `+in, append([]any{s.nowMilli(), []byte{}}, ids...)...)
 		if err == nil {
-			in, args := inList(1, messageIDs)
-			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='received' WHERE status='pending' AND id IN `+in, args...)
+			in, ids := dbset.In(s.DB.Dialect, 1, messageIDs)
+			_, err = s.DB.Exec(ctx, `UPDATE careline_message SET status='received' WHERE status='pending' AND id `+in, ids...)
 		}
 		return err
 	})

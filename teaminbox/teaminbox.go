@@ -9,12 +9,13 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
+
+	"github.com/careline/careline/internal/dbset"
 )
 
 //go:embed *.sql
@@ -120,12 +121,8 @@ type Wrote struct {
 // them, however many messages. It returns one Wrote per patient, in the order of their first
 // message.
 func (s *Store) PatientsWrote(ctx context.Context, msgs []Message) ([]Wrote, error) {
-	type span struct {
-		roomID      string
-		first, last int64
-	}
 	var order []string
-	spans := make(map[string]*span, len(msgs))
+	spans := make(map[string]*wroteSpan, len(msgs))
 	for _, m := range msgs {
 		at := m.At.UnixMilli()
 		if sp := spans[m.PatientID]; sp != nil {
@@ -133,42 +130,29 @@ func (s *Store) PatientsWrote(ctx context.Context, msgs []Message) ([]Wrote, err
 			continue
 		}
 		order = append(order, m.PatientID)
-		spans[m.PatientID] = &span{roomID: m.RoomID, first: at, last: at}
+		spans[m.PatientID] = &wroteSpan{roomID: m.RoomID, first: at, last: at}
 	}
 	if len(order) == 0 {
 		return nil, nil
 	}
 	out := make([]Wrote, len(order))
 	err := s.db.DoTxn(ctx, nil, func(ctx context.Context) error {
-		in, args := inList(1, len(order))
-		for i, p := range order {
-			args[i] = p
-		}
 		// Read before the write, to know what changed. On PostgreSQL the rows are locked, so a
 		// staff member's close cannot slip in between (SQLite writers are serialised anyway).
 		lock := ""
 		if s.db.Dialect == dbutil.Postgres {
 			lock = " FOR UPDATE"
 		}
-		before, err := s.list(ctx, `SELECT `+columns+` FROM careline_teaminbox_conversation WHERE patient_id IN `+in+lock, args...)
+		in, args := dbset.In(s.db.Dialect, 1, order)
+		before, err := s.list(ctx, `SELECT `+columns+` FROM careline_teaminbox_conversation WHERE patient_id `+in+lock, args...)
 		if err != nil {
 			return err
 		}
-		var values strings.Builder
-		args = make([]any, 0, 4*len(order))
-		for i, p := range order {
-			if i > 0 {
-				values.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&values, "($%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
-			sp := spans[p]
-			args = append(args, p, sp.roomID, sp.first, sp.last)
-		}
+		rows, args := s.wroteRows(order, spans)
 		// A new wait starts from the first of the messages, unless the patient waits already.
 		after, err := s.list(ctx, `
 			INSERT INTO careline_teaminbox_conversation AS c (patient_id, room_id, waiting_since, last_patient_at)
-			VALUES `+values.String()+`
+			`+rows+`
 			ON CONFLICT (patient_id) DO UPDATE SET room_id=excluded.room_id, closed_at=NULL, last_patient_at=excluded.last_patient_at,
 			    waiting_since=CASE WHEN c.waiting_since IS NULL OR c.closed_at IS NOT NULL THEN excluded.waiting_since ELSE c.waiting_since END,
 			    nudged_at=CASE WHEN c.waiting_since IS NULL OR c.closed_at IS NOT NULL THEN NULL ELSE c.nudged_at END
@@ -200,19 +184,36 @@ func (s *Store) PatientsWrote(ctx context.Context, msgs []Message) ([]Wrote, err
 	return out, nil
 }
 
-// inList is "($first, $first+1, …)" for n values, and room for the values as arguments.
-func inList(first, n int) (string, []any) {
-	var b strings.Builder
-	b.WriteByte('(')
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
+// wroteSpan is a patient's messages in one PatientsWrote: the room, the first and the last.
+type wroteSpan struct {
+	roomID      string
+	first, last int64
+}
+
+// wroteRows is the rows PatientsWrote upserts (patient, room, first and last message), as
+// the VALUES or SELECT of the INSERT, with its arguments. On PostgreSQL the same statement for
+// any number of patients (see package dbset).
+func (s *Store) wroteRows(order []string, spans map[string]*wroteSpan) (string, []any) {
+	if s.db.Dialect == dbutil.Postgres {
+		rooms, first, last := make([]string, len(order)), make([]int64, len(order)), make([]int64, len(order))
+		for i, p := range order {
+			rooms[i], first[i], last[i] = spans[p].roomID, spans[p].first, spans[p].last
 		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(first + i))
+		return `SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])`, []any{order, rooms, first, last}
 	}
-	b.WriteByte(')')
-	return b.String(), make([]any, n)
+	var values strings.Builder
+	args := make([]any, 0, 4*len(order))
+	values.WriteString("VALUES ")
+	for i, p := range order {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&values, "($%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4)
+		sp := spans[p]
+		args = append(args, p, sp.roomID, sp.first, sp.last)
+	}
+	return values.String(), args
 }
 
 // StaffReplied records a reply to the patient by staff: the wait, if any, ends, and its first
