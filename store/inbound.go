@@ -558,7 +558,7 @@ func inList(first int, values []string) (string, []any) {
 	for i, v := range values {
 		args[i] = v
 	}
-	return "(" + placeholders(first, len(values)) + ")", args
+	return "(" + dbset.Placeholders(first, len(values)) + ")", args
 }
 
 // RetryInbound counts a failed attempt and schedules the next; errText must not contain

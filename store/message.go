@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/dbset"
 )
 
 // Message is one message of a conversation.
@@ -155,7 +156,7 @@ func (s *Store) advanceStatus(ctx context.Context, messageIDs []string, status M
 		args = append(args, id)
 	}
 	query := `UPDATE careline_message SET status=$1, error_code=COALESCE($2, error_code) WHERE status IN (` +
-		placeholders(3, len(lower)) + `) AND id IN (` + placeholders(3+len(lower), len(messageIDs)) + `)`
+		dbset.Placeholders(3, len(lower)) + `) AND id IN (` + dbset.Placeholders(3+len(lower), len(messageIDs)) + `)`
 	res, err := s.DB.Exec(ctx, query, args...)
 	if err != nil {
 		return false, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/dbset"
 )
 
 // Outgoing is one text waiting in (or gone through) the outbox.
@@ -131,25 +132,13 @@ func (s *Store) RecordAndClaim(ctx context.Context, outcomes []Outcome, loginID 
 			o.Attempts++
 			args[i] = o.Seq
 		}
-		_, err = s.DB.Exec(ctx, query+placeholders(1, len(args))+")", args...)
+		_, err = s.DB.Exec(ctx, query+dbset.Placeholders(1, len(args))+")", args...)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claiming due texts: %w", err)
 	}
 	return out, nil
-}
-
-// placeholders lists n numbered parameters from $first: "$1, $2, $3".
-func placeholders(first, n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(first+i))
-	}
-	return b.String()
 }
 
 // shareBatch fills a batch of limit from codes and others, each kind getting at least its half
@@ -288,7 +277,7 @@ func caseUpdate(update, keyColumn string, keys, values []any) (string, []any) {
 		args = append(args, keys[i], values[i])
 		fmt.Fprintf(&b, " WHEN $%d THEN $%d", len(args)-1, len(args))
 	}
-	b.WriteString(" END WHERE " + keyColumn + " IN (" + placeholders(len(args)+1, len(keys)) + ")")
+	b.WriteString(" END WHERE " + keyColumn + " IN (" + dbset.Placeholders(len(args)+1, len(keys)) + ")")
 	return b.String(), append(args, keys...)
 }
 

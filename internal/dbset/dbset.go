@@ -24,17 +24,22 @@ func In(dialect dbutil.Dialect, n int, values []string) (string, []any) {
 	if len(values) == 0 {
 		return "IN (NULL)", nil // matches nothing, as an empty array does
 	}
-	var b strings.Builder
 	args := make([]any, len(values))
-	b.WriteString("IN (")
 	for i, v := range values {
+		args[i] = v
+	}
+	return "IN (" + Placeholders(n, len(values)) + ")", args
+}
+
+// Placeholders lists count numbered parameters from $first: "$1, $2, $3".
+func Placeholders(first, count int) string {
+	var b strings.Builder
+	for i := range count {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n + i))
-		args[i] = v
+		b.WriteString(strconv.Itoa(first + i))
 	}
-	b.WriteByte(')')
-	return b.String(), args
+	return b.String()
 }
