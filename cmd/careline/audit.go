@@ -249,7 +249,9 @@ func openBridgeDatabase(ctx context.Context, path string) (*auditConfig, *dbutil
 		}
 	}
 	typ := cfg.Database.Type
-	usePgx(&typ, &uri) // the bridge's own driver
+	if _, err := usePgx(&typ, &uri); err != nil { // the bridge's own driver
+		return nil, nil, err
+	}
 	db, err := dbutil.NewWithDialect(uri, typ)
 	if err != nil {
 		return nil, nil, fmt.Errorf("database.type %q: %w", cfg.Database.Type, err)

@@ -54,7 +54,11 @@ func main() {
 	// mxmain's Run, with the driver chosen between loading the config and opening the
 	// database, and the WAL checkpointer's connection closed after the bridge's.
 	m.PreInit()
-	driverNotes = usePgx(&m.Config.Database.Type, &m.Config.Database.URI)
+	var err error
+	if driverNotes, err = usePgx(&m.Config.Database.Type, &m.Config.Database.URI); err != nil {
+		m.Log.WithLevel(zerolog.FatalLevel).Err(err).Msg("Configuration error")
+		os.Exit(11) // mxmain's exit code for a configuration error
+	}
 	m.Init()
 	m.Start()
 	exitCode := m.WaitForInterrupt()
