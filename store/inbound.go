@@ -294,7 +294,7 @@ func (s *Store) insertKnownInbounds(ctx context.Context, batch []*inboundSave) (
 			ids = append(ids, save.in.PatientID)
 		}
 	}
-	in, idArgs := inList(len(args)+1, ids)
+	in, idArgs := dbset.List(len(args)+1, ids)
 	args = append(args, idArgs...)
 	q.WriteString(`
 		SELECT ` + patientColumns + `, inbound.message_id
@@ -405,7 +405,7 @@ func (s *Store) patientsOf(ctx context.Context, batch []*inboundSave) (map[strin
 			ids = append(ids, save.in.PatientID)
 		}
 	}
-	in, args := inList(1, ids)
+	in, args := dbset.List(1, ids)
 	rows, err := s.DB.Query(ctx, `SELECT `+patientColumns+` FROM careline_patient WHERE id IN `+in, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading patients: %w", err)
@@ -550,15 +550,6 @@ func (s *Store) MarkInboundBridged(ctx context.Context, messageIDs ...string) er
 		return fmt.Errorf("marking incoming messages bridged: %w", err)
 	}
 	return nil
-}
-
-// inList is "($first, $first+1, …)" for the values, and the values as arguments.
-func inList(first int, values []string) (string, []any) {
-	args := make([]any, len(values))
-	for i, v := range values {
-		args[i] = v
-	}
-	return "(" + dbset.Placeholders(first, len(values)) + ")", args
 }
 
 // RetryInbound counts a failed attempt and schedules the next; errText must not contain

@@ -24,11 +24,17 @@ func In(dialect dbutil.Dialect, n int, values []string) (string, []any) {
 	if len(values) == 0 {
 		return "IN (NULL)", nil // matches nothing, as an empty array does
 	}
+	list, args := List(n, values)
+	return "IN " + list, args
+}
+
+// List is "($first, $first+1, …)" for the values, and the values as arguments.
+func List(first int, values []string) (string, []any) {
 	args := make([]any, len(values))
 	for i, v := range values {
 		args[i] = v
 	}
-	return "IN (" + Placeholders(n, len(values)) + ")", args
+	return "(" + Placeholders(first, len(values)) + ")", args
 }
 
 // Placeholders lists count numbered parameters from $first: "$1, $2, $3".
