@@ -177,6 +177,13 @@ func run(o options) error {
 			targets[i].label += "-" + strconv.Itoa(seen[targets[i].label])
 		}
 	}
+	for i := range targets {
+		placed, err := placeBinary(filepath.Join(o.workDir, "bin"), targets[i].bin, targets[i].label)
+		if err != nil {
+			return err
+		}
+		targets[i].bin = placed
+	}
 	fmt.Printf("machine: %d CPUs, load average %s; %d messages over %d patients per run\n", numCPU(), loadtest.LoadAverage(), o.messages, o.patients)
 	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | postgres commits/msg | load tool CPU ms/msg | RSS MB (peak) | errors | loadavg |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -456,11 +463,15 @@ func runMemory(o options) error {
 		defer os.RemoveAll(dir)
 		o.workDir = dir
 	}
+	bin, err := placeBinary(filepath.Join(o.workDir, "bin"), o.bin, "careline")
+	if err != nil {
+		return err
+	}
 	fmt.Printf("machine: %d CPUs, load average %s\n", numCPU(), loadtest.LoadAverage())
 	fmt.Println("| db | patients in the database | active (texted in + portal session) | seed time s | RSS idle MB | RSS active MB | peak RSS MB | thread pages served | commit |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, db := range o.dbs {
-		opts := loadtest.BridgeOptions{Kind: loadtest.Careline, Bin: o.bin, Dir: filepath.Join(o.workDir, "memory-"+db), LogLevel: o.logLevel, WebhookURL: o.webhookURL}
+		opts := loadtest.BridgeOptions{Kind: loadtest.Careline, Bin: bin, Dir: filepath.Join(o.workDir, "memory-"+db), LogLevel: o.logLevel, WebhookURL: o.webhookURL}
 		if db == "postgres" {
 			uri, drop, err := newPostgresDatabase("careline_load_memory", false)
 			if err != nil {
@@ -484,7 +495,7 @@ func runMemory(o options) error {
 		}
 		mb := func(n int64) float64 { return float64(n) / (1 << 20) }
 		fmt.Printf("| %s | %d | %d | %.1f | %.0f | %.0f | %.0f | %d | %s |\n", db, res.Patients, res.Active, res.SeedTime.Seconds(),
-			mb(res.IdleRSS), mb(res.ActiveRSS), mb(res.PeakRSS), res.ThreadPages, binaryCommit(o.bin))
+			mb(res.IdleRSS), mb(res.ActiveRSS), mb(res.PeakRSS), res.ThreadPages, binaryCommit(bin))
 	}
 	return nil
 }
