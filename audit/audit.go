@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -61,6 +62,9 @@ type Log struct {
 	log       zerolog.Logger
 	now       func() time.Time
 	retention time.Duration // entries younger than this are never purged; see SetRetention
+	// known is the chain's head as this Log last wrote it, which the next append assumes
+	// (see appendAtKnownHead); nil when there is none to assume.
+	known atomic.Pointer[head]
 }
 
 // KeyFromSecret derives the audit key from a configured secret (network.privacy.identity_key).
@@ -134,6 +138,9 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) error {
 		}
 	}
 	return l.db.DoTxn(ctx, nil, func(ctx context.Context) error {
+		if done, err := l.appendAtKnownHead(ctx, entries); done || err != nil {
+			return err
+		}
 		// Write before reading anything: the UPDATE takes the head row's lock on PostgreSQL and
 		// the write lock on SQLite (even in a deferred transaction), so no two writers, in
 		// this process or another, ever see the same head.
@@ -146,24 +153,81 @@ func (l *Log) AppendAll(ctx context.Context, entries []Entry) error {
 			return fmt.Errorf("audit: locking the head: %w", err)
 		}
 		// Taken under the lock, so entries written by one clock never go back in time.
-		at := l.now().UTC().Truncate(time.Millisecond)
-		first := last - int64(len(entries)) + 1
-		for i := range entries {
-			e := &entries[i]
-			e.Seq, e.At = first+int64(i), at
-			e.PrevHash = append([]byte{}, prev...) // never nil: lib/pq would store nil as NULL
-			e.Hash = l.hash(e)
-			prev = e.Hash
-		}
+		l.chain(entries, last-int64(len(entries)), prev, l.now())
 		for chunk := range slices.Chunk(entries, maxEntriesPerInsert) {
 			query, params := l.insertEntries(chunk)
 			if _, err = l.db.Exec(ctx, query, params...); err != nil {
 				return fmt.Errorf("audit: inserting entries %d to %d: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
 			}
 		}
-		_, err = l.db.Exec(ctx, `UPDATE careline_audit_head SET last_hash = $1 WHERE id = 1`, prev)
-		return err
+		last, prev = entries[len(entries)-1].Seq, entries[len(entries)-1].Hash
+		if _, err = l.db.Exec(ctx, `UPDATE careline_audit_head SET last_hash = $1 WHERE id = 1`, prev); err != nil {
+			return err
+		}
+		l.known.Store(&head{lastSeq: last, lastHash: prev})
+		return nil
 	})
+}
+
+// chain assigns the entries their places after the entry seq with hash prev, at at.
+func (l *Log) chain(entries []Entry, seq int64, prev []byte, at time.Time) {
+	at = at.UTC().Truncate(time.Millisecond)
+	// One MAC and one buffer for the batch, each entry hashed as hash does.
+	mac := hmac.New(sha256.New, l.key)
+	var buf []byte
+	for i := range entries {
+		e := &entries[i]
+		e.Seq, e.At = seq+1+int64(i), at
+		e.PrevHash = append([]byte{}, prev...) // never nil: lib/pq would store nil as NULL
+		buf = appendEncoding(buf[:0], e)
+		mac.Reset()
+		mac.Write(buf)
+		e.Hash = mac.Sum(nil)
+		prev = e.Hash
+	}
+}
+
+// appendAtKnownHead appends the entries after the head this Log wrote last, in one statement
+// on PostgreSQL (two on SQLite) instead of AppendAll's three: it moves the head on only if the
+// head is still exactly that one (its seq and hash), which also takes the head's lock as
+// AppendAll's first UPDATE does. It reports false, having written nothing, when the head
+// moved meanwhile (another process, or a transaction of this one that rolled back), and
+// AppendAll then goes the long way. The entries' time is taken before the lock, but after
+// the write that made the head known, so a later entry is never dated before an earlier one
+// of this Log; of another writer's, it may be by as long as its clock and this one's differ,
+// as before.
+func (l *Log) appendAtKnownHead(ctx context.Context, entries []Entry) (bool, error) {
+	known := l.known.Load()
+	if known == nil || len(entries) > maxEntriesPerInsert {
+		return false, nil
+	}
+	l.chain(entries, known.lastSeq, known.lastHash, l.now())
+	last, hash := entries[len(entries)-1].Seq, entries[len(entries)-1].Hash
+	if l.db.Dialect == dbutil.Postgres {
+		_, params := l.insertEntries(entries)
+		res, err := l.db.Exec(ctx, insertAtKnownHeadPostgres, append(params, last, hash, known.lastSeq, known.lastHash)...)
+		if err != nil {
+			return false, fmt.Errorf("audit: inserting entries %d to %d: %w", entries[0].Seq, last, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, err
+		}
+	} else {
+		res, err := l.db.Exec(ctx, `UPDATE careline_audit_head SET last_seq = $1, last_hash = $2
+			WHERE id = 1 AND last_seq = $3 AND last_hash = $4`, last, hash, known.lastSeq, known.lastHash)
+		if err != nil {
+			return false, fmt.Errorf("audit: moving the head: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, err
+		}
+		query, params := l.insertEntries(entries)
+		if _, err = l.db.Exec(ctx, query, params...); err != nil {
+			return false, fmt.Errorf("audit: inserting entries %d to %d: %w", entries[0].Seq, last, err)
+		}
+	}
+	l.known.Store(&head{lastSeq: last, lastHash: hash})
+	return true, nil
 }
 
 // insertEntries is the INSERT of entries, with its arguments. On PostgreSQL the entries go
@@ -193,6 +257,13 @@ const insertEntriesPostgres = `
 	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::bytea[], $10::bytea[])`
 
+// insertAtKnownHeadPostgres is insertEntriesPostgres behind a move of the head from a known
+// one ($13, $14) to its last entry ($11, $12); it inserts nothing when the head is elsewhere.
+const insertAtKnownHeadPostgres = `
+	WITH head AS (UPDATE careline_audit_head SET last_seq = $11, last_hash = $12 WHERE id = 1 AND last_seq = $13 AND last_hash = $14
+		RETURNING 1)` + insertEntriesPostgres + `
+	WHERE EXISTS (SELECT 1 FROM head)`
+
 // entryRow is an entry as one row of a multi-row INSERT.
 type entryRow struct{ *Entry }
 
@@ -215,18 +286,21 @@ var insertEntriesSQLite = dbutil.NewMassInsertBuilder[entryRow, [0]any](`
 
 // encode is the canonical form of an entry that the hash covers. Every variable-length field
 // is length-prefixed, so two different entries never encode alike ("ab"+"c" vs "a"+"bc").
-func encode(e *Entry) []byte {
-	b := []byte("careline audit entry v1\x00")
+func encode(e *Entry) []byte { return appendEncoding(nil, e) }
+
+// appendEncoding appends encode's form of e to b.
+func appendEncoding(b []byte, e *Entry) []byte {
+	b = append(b, "careline audit entry v1\x00"...)
 	b = appendField(b, e.PrevHash)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.At.UnixMilli()))
 	for _, f := range [...]string{e.Actor, e.Action, e.PatientID, e.Channel, e.TwilioSID, e.Detail} {
-		b = appendField(b, []byte(f))
+		b = appendField(b, f)
 	}
 	return b
 }
 
-func appendField[T ~[]byte](b []byte, f T) []byte {
+func appendField[T ~[]byte | ~string](b []byte, f T) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
 	return append(b, f...)
 }

@@ -46,7 +46,8 @@ type Connector struct {
 	shuttingDown  atomic.Bool
 	shutdownOnce  sync.Once
 
-	newRooms *floodgate.Gate // network.inbound.max_new_patients_per_hour (newpatients.go)
+	newRooms   *floodgate.Gate // network.inbound.max_new_patients_per_hour (newpatients.go)
+	patientIDs patientIDs      // patientID's answers (ids.go)
 
 	roomSetupLock sync.Mutex
 	roomsSetUp    sync.Map // networkid.PortalKey → struct{}, rooms whose care team is in

@@ -415,7 +415,7 @@ func (c *Connector) finishInbound(ctx context.Context, jobs ...*inboundJob) erro
 					Detail: "reopened by a new message from the patient"})
 			}
 			entries = append(entries, audit.Entry{Actor: patientActor(msg.PatientID), Action: "message.received", PatientID: msg.PatientID,
-				Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: fmt.Sprintf("%d attachments", len(job.attachments))})
+				Channel: string(msg.Channel), TwilioSID: msg.TwilioSID, Detail: strconv.Itoa(len(job.attachments)) + " attachments"})
 		}
 		if err := c.auditAllIn(ctx, entries); err != nil {
 			return err

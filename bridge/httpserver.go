@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"github.com/rs/zerolog/hlog"
 )
 
 // startHTTP opens the public listener: Twilio webhooks and the patient portal. It is separate
@@ -24,7 +22,9 @@ func (c *Connector) startHTTP(ctx context.Context) error {
 	c.registerAPI(mux)
 	mux.Handle("/", c.whileAccepting(c.Metrics.TimePortal(c.Web.Handler())))
 	c.server = &http.Server{
-		Handler:           hlog.NewHandler(log)(mux),
+		// Requests log through the listener's logger, which BaseContext puts in their
+		// context; nothing adds fields to it, so no copy per request (hlog.NewHandler).
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,

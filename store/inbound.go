@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -244,68 +245,25 @@ func (s *Store) insertKnownInbounds(ctx context.Context, batch []*inboundSave) (
 	slices.SortFunc(batch, func(a, b *inboundSave) int { // see insertInbounds
 		return cmp.Or(strings.Compare(a.in.PatientID, b.in.PatientID), strings.Compare(a.in.MessageID, b.in.MessageID))
 	})
-	var q strings.Builder
-	var args []any
-	q.WriteString(`WITH v (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, sending_at) AS (VALUES `)
-	for i, save := range batch {
+	args := make([]any, 0, 2+knownInboundColumns*len(batch))
+	args = append(args, InboundPending, StatusPending)
+	for _, save := range batch {
 		in := save.in
-		var sendingAt any
+		var sendingAt, bodySealed any
 		if !in.SendingAt.IsZero() {
 			sendingAt = in.SendingAt.UnixMilli()
 		}
-		if i > 0 {
-			q.WriteString(", ")
+		if save.msg != nil {
+			bodySealed = save.bodySealed
 		}
-		writeTypedPlaceholders(&q, len(args)+1, "text", "text", "text", "text", "bytea", "text", "bigint", "bigint")
-		args = append(args, in.MessageID, in.LoginID, in.PatientID, in.Channel, save.sealed, in.State, in.ReceivedAt.UnixMilli(), sendingAt)
+		args = append(args, in.MessageID, in.LoginID, in.PatientID, in.Channel, save.sealed, in.ReceivedAt.UnixMilli(), sendingAt, bodySealed)
 	}
-	q.WriteString(`), inbound AS (
-		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at, sending_at)
-		SELECT message_id, login_id, patient_id, channel, payload_sealed, state, received_at, received_at, sending_at FROM v
-		WHERE EXISTS (SELECT 1 FROM careline_patient p WHERE p.id = v.patient_id)
-		ON CONFLICT (message_id) DO NOTHING
-		RETURNING message_id, patient_id)`)
-	records := 0
-	for _, save := range batch {
-		m := save.msg
-		if m == nil {
-			continue
-		}
-		if records == 0 {
-			q.WriteString(`, r (id, patient_id, from_patient, channel, sender_name, body_sealed, twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at) AS (VALUES `)
-		} else {
-			q.WriteString(", ")
-		}
-		records++
-		writeTypedPlaceholders(&q, len(args)+1, "text", "text", "boolean", "text", "text", "bytea", "text", "text", "text", "text", "text", "bigint")
-		// As insertMessage records a message.
-		args = append(args, m.ID, m.PatientID, m.FromPatient, m.Channel, m.SenderName, save.bodySealed,
-			m.TwilioSID, string(m.RoomID), string(m.EventID), string(m.MXSender), m.Status, m.CreatedAt.UnixMilli())
-	}
-	if records > 0 {
-		q.WriteString(`), record AS (
-			INSERT INTO careline_message (id, patient_id, from_patient, channel, sender_name, body_sealed, twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at)
-			SELECT * FROM r WHERE id IN (SELECT message_id FROM inbound)
-			ON CONFLICT (id) DO NOTHING)`)
-	}
-	var ids []string
-	for _, save := range batch {
-		if !slices.Contains(ids, save.in.PatientID) {
-			ids = append(ids, save.in.PatientID)
-		}
-	}
-	in, idArgs := dbset.List(len(args)+1, ids)
-	args = append(args, idArgs...)
-	q.WriteString(`
-		SELECT ` + patientColumns + `, inbound.message_id
-		FROM careline_patient p LEFT JOIN inbound ON inbound.patient_id = p.id WHERE p.id IN ` + in)
-
-	rows, err := s.DB.Query(ctx, q.String(), args...)
+	rows, err := s.DB.Query(ctx, knownInboundsStatement(len(batch)), args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	patients := make(map[string]*Patient, len(ids))
+	patients := make(map[string]*Patient, len(batch))
 	inserted := make(map[string]bool, len(batch))
 	for rows.Next() {
 		var messageID sql.NullString
@@ -332,6 +290,53 @@ func (s *Store) insertKnownInbounds(ctx context.Context, batch []*inboundSave) (
 		delete(inserted, save.in.MessageID)
 	}
 	return rest, nil
+}
+
+// knownInboundColumns is how many parameters each message takes in insertKnownInbounds.
+const knownInboundColumns = 8
+
+// knownInboundsStatements keeps insertKnownInbounds' statement for each number of messages:
+// its text depends on nothing else, so it is written once per count, and pgx prepares one
+// statement per count and connection.
+var knownInboundsStatements [maxInboundGroup + 1]atomic.Pointer[string]
+
+// knownInboundsStatement is insertKnownInbounds' statement for n messages. $1 is the inbound
+// rows' state and $2 the records' status; then each message's row. The record of an SMS
+// without media is the one Inbound.SMSMessage makes with no note and no media (all SaveInbound
+// records): everything but its sealed body comes from the inbound row, so it costs one
+// parameter, NULL for a message without a record. The patients read back are those of the
+// rows, so a patient's id is not passed twice.
+func knownInboundsStatement(n int) string {
+	if n < len(knownInboundsStatements) {
+		if q := knownInboundsStatements[n].Load(); q != nil {
+			return *q
+		}
+	}
+	var q strings.Builder
+	q.WriteString(`WITH v (message_id, login_id, patient_id, channel, payload_sealed, received_at, sending_at, body_sealed) AS (VALUES `)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		writeTypedPlaceholders(&q, 3+i*knownInboundColumns, "text", "text", "text", "text", "bytea", "bigint", "bigint", "bytea")
+	}
+	q.WriteString(`), inbound AS (
+		INSERT INTO careline_inbound (message_id, login_id, patient_id, channel, payload_sealed, state, received_at, next_attempt_at, sending_at)
+		SELECT message_id, login_id, patient_id, channel, payload_sealed, $1::text, received_at, received_at, sending_at FROM v
+		WHERE EXISTS (SELECT 1 FROM careline_patient p WHERE p.id = v.patient_id)
+		ON CONFLICT (message_id) DO NOTHING
+		RETURNING message_id, patient_id), record AS (
+		INSERT INTO careline_message (id, patient_id, from_patient, channel, sender_name, body_sealed, twilio_sid, mx_room_id, mx_event_id, mx_sender, status, created_at)
+		SELECT message_id, patient_id, true, channel, '', body_sealed, message_id, '', '', '', $2::text, received_at FROM v
+		WHERE body_sealed IS NOT NULL AND message_id IN (SELECT message_id FROM inbound)
+		ON CONFLICT (id) DO NOTHING)
+		SELECT ` + patientColumns + `, inbound.message_id
+		FROM careline_patient p LEFT JOIN inbound ON inbound.patient_id = p.id WHERE p.id IN (SELECT patient_id FROM v)`)
+	text := q.String()
+	if n < len(knownInboundsStatements) {
+		knownInboundsStatements[n].Store(&text)
+	}
+	return text
 }
 
 // withColumn scans a row's last column into extra, the others as the caller asks.
@@ -534,6 +539,16 @@ func (s *Store) MarkInboundSending(ctx context.Context, messageIDs ...string) er
 // needs.
 func (s *Store) MarkInboundBridged(ctx context.Context, messageIDs ...string) error {
 	if len(messageIDs) == 0 {
+		return nil
+	}
+	if s.DB.Dialect == dbutil.Postgres {
+		// One statement for both tables: one round trip fewer in the finisher's commit.
+		_, err := s.DB.Exec(ctx, `WITH inbound AS (
+			UPDATE careline_inbound SET state='bridged', bridged_at=$1, payload_sealed=$2, last_error=NULL WHERE message_id = ANY($3))
+			UPDATE careline_message SET status='received' WHERE status='pending' AND id = ANY($3)`, s.nowMilli(), []byte{}, messageIDs)
+		if err != nil {
+			return fmt.Errorf("marking incoming messages bridged: %w", err)
+		}
 		return nil
 	}
 	err := s.DB.DoTxn(ctx, nil, func(ctx context.Context) error {

@@ -154,24 +154,36 @@ func TestConcurrentSavesShareCommits(t *testing.T) {
 func TestSMSStoredWithItsRecordAndMark(t *testing.T) {
 	forEachDB(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		sms := &Inbound{MessageID: "SMtext", LoginID: "L", PatientID: "p1", Channel: ChannelSMS, From: "+14155550101", Body: "my knee hurts"}
-		if _, isNew, err := s.SaveInbound(ctx, sms); err != nil || !isNew {
-			t.Fatal(isNew, err)
-		}
-		if sms.SendingAt.IsZero() || !sms.SendingAt.Equal(sms.ReceivedAt) {
-			t.Errorf("the webhook's message is marked sending at %v, want its arrival %v", sms.SendingAt, sms.ReceivedAt)
-		}
-		stored, err := s.GetInbound(ctx, "SMtext")
-		if err != nil || stored.SendingAt.UnixMilli() != sms.ReceivedAt.UnixMilli() {
-			t.Fatalf("stored row: %+v, %v; want marked sending at arrival", stored, err)
-		}
-		msg, err := s.GetMessage(ctx, "SMtext")
-		if err != nil || msg == nil {
-			t.Fatalf("no message record after the webhook's commit: %v", err)
-		}
-		if msg.Body != "my knee hurts" || !msg.FromPatient || msg.Channel != ChannelSMS || msg.TwilioSID != "SMtext" ||
-			msg.Status != StatusPending || msg.CreatedAt.UnixMilli() != sms.ReceivedAt.UnixMilli() {
-			t.Errorf("message record %+v", msg)
+		var (
+			sms    *Inbound
+			stored *Inbound
+			msg    *Message
+			err    error
+		)
+		// The patient's first text (a new patient) and a later one (a known patient: on
+		// PostgreSQL the one-statement write) are recorded alike.
+		for _, text := range []struct{ sid, body string }{{"SMnew", "my knee hurts"}, {"SMtext", "still hurts"}} {
+			sms = &Inbound{MessageID: text.sid, LoginID: "L", PatientID: "p1", Channel: ChannelSMS, From: "+14155550101", Body: text.body}
+			if _, isNew, err := s.SaveInbound(ctx, sms); err != nil || !isNew {
+				t.Fatal(text.sid, isNew, err)
+			}
+			if sms.SendingAt.IsZero() || !sms.SendingAt.Equal(sms.ReceivedAt) {
+				t.Errorf("%s: the webhook's message is marked sending at %v, want its arrival %v", text.sid, sms.SendingAt, sms.ReceivedAt)
+			}
+			stored, err = s.GetInbound(ctx, text.sid)
+			if err != nil || stored.SendingAt.UnixMilli() != sms.ReceivedAt.UnixMilli() || stored.State != InboundPending ||
+				stored.Body != text.body || stored.From != "+14155550101" {
+				t.Fatalf("%s: stored row: %+v, %v; want pending, marked sending at arrival", text.sid, stored, err)
+			}
+			msg, err = s.GetMessage(ctx, text.sid)
+			if err != nil || msg == nil {
+				t.Fatalf("%s: no message record after the webhook's commit: %v", text.sid, err)
+			}
+			if msg.Body != text.body || !msg.FromPatient || msg.Channel != ChannelSMS || msg.TwilioSID != text.sid || msg.PatientID != "p1" ||
+				msg.Status != StatusPending || msg.CreatedAt.UnixMilli() != sms.ReceivedAt.UnixMilli() || msg.SenderName != "" ||
+				msg.RoomID != "" || msg.EventID != "" || msg.MXSender != "" {
+				t.Errorf("%s: message record %+v", text.sid, msg)
+			}
 		}
 
 		retried := *sms
@@ -182,7 +194,7 @@ func TestSMSStoredWithItsRecordAndMark(t *testing.T) {
 		if !retried.SendingAt.IsZero() {
 			t.Error("a retried MessageSid is reported as marked by this call")
 		}
-		if msg, _ = s.GetMessage(ctx, "SMtext"); msg.Body != "my knee hurts" {
+		if msg, _ = s.GetMessage(ctx, "SMtext"); msg.Body != "still hurts" {
 			t.Errorf("a retried MessageSid rewrote the record: %q", msg.Body)
 		}
 

@@ -1,0 +1,57 @@
+package audit
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+
+	"github.com/careline/careline/internal/dbtest"
+)
+
+// BenchmarkAppendAll appends batches of 12 entries, the inbox finisher's batch at 8 concurrent
+// webhooks, each in its own transaction, and reports this process's CPU per batch (the
+// database server's, on PostgreSQL, is not in it) besides the time.
+//
+//	go test -tags goolm -run '^$' -bench BenchmarkAppendAll -benchtime 2000x ./audit/
+func BenchmarkAppendAll(b *testing.B) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		b.Run(dialect, func(b *testing.B) {
+			dbtest.ForEachB(b, dialect, "careline_audit_bench", func(b *testing.B, db *dbutil.Database) {
+				ctx := context.Background()
+				l := New(db, testKey, zerolog.Nop())
+				if err := l.Upgrade(ctx); err != nil {
+					b.Fatal(err)
+				}
+				batch := make([]Entry, 12)
+				b.ReportAllocs()
+				cpu0 := processCPU()
+				b.ResetTimer()
+				for range b.N {
+					for i := range batch {
+						batch[i] = Entry{Actor: "patient:p0123456789abcdefghijklmnopq", Action: "message.received", PatientID: "p0123456789abcdefghijklmnopq",
+							Channel: "sms", TwilioSID: "SM0123456789abcdef0123456789abcdef", Detail: "0 attachments"}
+					}
+					err := db.DoTxn(ctx, nil, func(ctx context.Context) error { return l.AppendAll(ctx, batch) })
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			})
+		})
+	}
+}
+
+// processCPU is the CPU this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,74 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
+
+	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/dbtest"
+)
+
+// BenchmarkSaveInbound stores SMS webhooks of 50 known patients from 8 goroutines at once, as
+// careline-load's 8 concurrent webhooks do, and reports this process's CPU per message (the
+// database server's, on PostgreSQL, is not in it) besides the time.
+//
+//	go test -tags goolm -run '^$' -bench BenchmarkSaveInbound -benchtime 4000x ./store/
+func BenchmarkSaveInbound(b *testing.B) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		b.Run(dialect, func(b *testing.B) {
+			dbtest.ForEachB(b, dialect, "careline_store_bench", func(b *testing.B, db *dbutil.Database) {
+				ctx := context.Background()
+				kr, err := atrest.NewKeyring("k1", map[string][]byte{"k1": bytes.Repeat([]byte{9}, atrest.KeySize)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s := New(db, kr, zerolog.Nop())
+				if err = s.Upgrade(ctx); err != nil {
+					b.Fatal(err)
+				}
+				const patients = 50
+				for i := range patients {
+					if _, err = s.GetOrCreatePatient(ctx, fmt.Sprintf("p%02d", i), "L", fmt.Sprintf("+1415555%04d", i)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var seq atomic.Int64
+				b.SetParallelism(8)
+				b.ReportAllocs()
+				cpu0 := processCPU()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						n := seq.Add(1)
+						i := n % patients
+						in := &Inbound{MessageID: fmt.Sprintf("SM%032d", n), LoginID: "L", PatientID: fmt.Sprintf("p%02d", i),
+							Channel: ChannelSMS, From: fmt.Sprintf("+1415555%04d", i), Body: "my knee still hurts after the appointment"}
+						if _, isNew, err := s.SaveInbound(ctx, in); err != nil || !isNew {
+							b.Error(isNew, err)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+			})
+		})
+	}
+}
+
+// processCPU is the CPU this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
