@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,6 +56,7 @@ type options struct {
 	memPatients     int
 	memActive       int
 	dbConns         int
+	rounds          int
 }
 
 func main() {
@@ -81,6 +83,7 @@ func main() {
 	flag.BoolVar(&o.pgLogStatements, "pg-log-statements", false, "log every statement on the bridge's PostgreSQL database to the server log (log_min_duration_statement=0 for that database only), to count round trips")
 	flag.IntVar(&o.memPatients, "memory-patients", 0, "instead of the load runs, measure careline's memory with this many patients in the database")
 	flag.IntVar(&o.dbConns, "db-conns", 0, "set both bridges' database.max_open_conns and max_idle_conns to this (0: their configs' defaults)")
+	flag.IntVar(&o.rounds, "rounds", 1, "measure every bridge this many times, each round in the next order (A B C, B C A, …), and print the medians: this host's speed drifts by minutes, and one slot of one round decides nothing")
 	flag.IntVar(&o.memActive, "memory-active", 1000, "of those, how many text in and open their portal thread page")
 	flag.Parse()
 	o.dbs = strings.Split(dbs, ",")
@@ -139,6 +142,7 @@ type measured struct {
 	Label    string
 	Database string
 	Commit   string
+	Round    int // from 1; 0 when only one round ran
 	Result   loadtest.Result
 }
 
@@ -188,17 +192,28 @@ func run(o options) error {
 	fmt.Println("| bridge | db | load | msg/s | ack p50 / p99 ms | e2e p50 / p99 ms | bridge CPU ms/msg | postgres CPU ms/msg | postgres commits/msg | load tool CPU ms/msg | RSS MB (peak) | errors | loadavg |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var all []measured
-	for _, db := range o.dbs {
-		for _, tg := range targets {
-			results, err := measureBridge(ctx, o, tg, db)
-			for _, r := range results {
-				printRow(r)
-			}
-			all = append(all, results...)
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", tg.label, db, err)
+	rounds := max(o.rounds, 1)
+	for round := range rounds {
+		order := slices.Concat(targets[round%len(targets):], targets[:round%len(targets)])
+		if rounds > 1 {
+			round++
+			fmt.Fprintf(os.Stderr, "round %d of %d\n", round, rounds)
+		}
+		for _, db := range o.dbs {
+			for _, tg := range order {
+				results, err := measureBridge(ctx, o, tg, db, round)
+				for _, r := range results {
+					printRow(r)
+				}
+				all = append(all, results...)
+				if err != nil {
+					return fmt.Errorf("%s on %s: %w", tg.label, db, err)
+				}
 			}
 		}
+	}
+	if rounds > 1 {
+		printMedians(all, rounds)
 	}
 	if o.peer != "" && (o.bin != "" || o.baseline != "") {
 		printRatios(all)
@@ -236,10 +251,13 @@ func shortCommit(bin string) string {
 	return c[:min(7, len(c))]
 }
 
-func measureBridge(ctx context.Context, o options, tg target, db string) (_ []measured, err error) {
+func measureBridge(ctx context.Context, o options, tg target, db string, round int) (_ []measured, err error) {
 	kind, bin := tg.kind, tg.bin
 	var sent int // messages sent to this bridge, warm-up included
 	dir := filepath.Join(o.workDir, strings.ReplaceAll(tg.label, "@", "-")+"-"+db)
+	if round > 0 {
+		dir += "-r" + strconv.Itoa(round)
+	}
 	opts := loadtest.BridgeOptions{Kind: kind, Bin: bin, Dir: dir, LogLevel: o.logLevel}
 	if o.dbConns > 0 {
 		opts.EditConfig = func(cfg map[string]any) {
@@ -302,7 +320,7 @@ func measureBridge(ctx context.Context, o options, tg target, db string) (_ []me
 	for _, c := range o.concurrency {
 		res, err := loadtest.Run(ctx, b, rec, loadtest.Load{Messages: o.messages, Patients: o.patients, Concurrency: c, Rate: o.rate})
 		sent += res.Sent
-		out = append(out, measured{Bridge: kind, Label: tg.label, Database: db, Commit: commit, Result: res})
+		out = append(out, measured{Bridge: kind, Label: tg.label, Database: db, Commit: commit, Round: round, Result: res})
 		if err != nil {
 			return out, err
 		}
@@ -419,7 +437,7 @@ func printRow(m measured) {
 // careline better).
 func printRatios(all []measured) {
 	peer := map[string]loadtest.Result{}
-	key := func(m measured) string { return m.Database + "|" + loadLabel(m.Result) }
+	key := func(m measured) string { return m.Database + "|" + loadLabel(m.Result) + "|" + strconv.Itoa(m.Round) }
 	for _, m := range all {
 		if m.Bridge == loadtest.Peer {
 			peer[key(m)] = m.Result
@@ -441,7 +459,11 @@ func printRatios(all []measured) {
 			continue
 		}
 		c := m.Result
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.Label, m.Database, loadLabel(c),
+		label := m.Label
+		if m.Round > 0 {
+			label += fmt.Sprintf(" (round %d)", m.Round)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label, m.Database, loadLabel(c),
 			ratio(c.MsgsPerSecond(), p.MsgsPerSecond()),
 			ratio(float64(c.AckP99), float64(p.AckP99)),
 			ratio(float64(c.E2EP50), float64(p.E2EP50)), ratio(float64(c.E2EP99), float64(p.E2EP99)),
