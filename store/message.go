@@ -240,11 +240,6 @@ func (s *Store) GetMessage(ctx context.Context, messageID string) (*Message, err
 	return s.getMessage(ctx, `WHERE id=$1`, messageID)
 }
 
-// GetMessageBySID returns the message a Twilio SID carried, or nil.
-func (s *Store) GetMessageBySID(ctx context.Context, twilioSID string) (*Message, error) {
-	return s.getMessage(ctx, `WHERE twilio_sid=$1`, twilioSID)
-}
-
 // Thread returns a patient's conversation, oldest first, with attachment metadata.
 func (s *Store) Thread(ctx context.Context, patientID string) ([]*Message, error) {
 	rows, err := s.DB.Query(ctx, messageColumns+` WHERE patient_id=$1 ORDER BY created_at, id`, patientID)

@@ -372,3 +372,28 @@ func TestAttachmentNameSealedAtRest(t *testing.T) {
 		}
 	})
 }
+
+// Two texts careline sent cannot carry one Twilio SID, although the SID index now leaves out
+// inbound messages (whose SID is their id, unique as the primary key).
+func TestSentTextsKeepUniqueSIDs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if _, err := s.GetOrCreatePatient(ctx, "p1", "login", "+14155550123"); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"m1", "m2"} {
+			if err := s.SaveMessage(ctx, &Message{ID: id, PatientID: "p1", Channel: ChannelSMS, Body: "x", Status: StatusQueued}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.SetSent(ctx, "m1", "SM0001", StatusSent); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetSent(ctx, "m2", "SM0001", StatusSent); err == nil {
+			t.Error("a second sent text took the SID of the first")
+		}
+		if err := s.SetSent(ctx, "m2", "SM0002", StatusSent); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
