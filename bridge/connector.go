@@ -44,7 +44,11 @@ type Connector struct {
 	twilioCheck   twilioReachability
 	inbox         *inbox
 	shuttingDown  atomic.Bool
-	shutdownOnce  sync.Once
+	// tablesReady is closed once Start has brought careline's tables up to date. bridgev2
+	// serves the provisioning API (Matrix.Start) before it starts the network connector, so a
+	// login can arrive before them (waitTablesReady).
+	tablesReady  chan struct{}
+	shutdownOnce sync.Once
 
 	newRooms   *floodgate.Gate // network.inbound.max_new_patients_per_hour (newpatients.go)
 	patientIDs patientIDs      // patientID's answers (ids.go)
@@ -82,6 +86,7 @@ func (c *Connector) Init(br *bridgev2.Bridge) {
 	c.Store = store.New(br.DB.Database, c.Seal, br.Log.With().Str("db_section", "careline").Logger())
 	c.Audit = audit.New(br.DB.Database, audit.KeyFromSecret(c.Config.Privacy.IdentityKey), br.Log.With().Str("db_section", "careline_audit").Logger())
 	c.Audit.SetRetention(c.Config.Retention.Audit)
+	c.tablesReady = make(chan struct{})
 	keepHomeserverConnections(br) // bridgev2 initialised the Matrix side (and its client) just before
 }
 
@@ -102,6 +107,7 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err := upgradeSections(ctx, dbSection{"careline", c.Store.Upgrade}, dbSection{"careline_audit", c.Audit.Upgrade}); err != nil {
 		return err
 	}
+	close(c.tablesReady)
 	if err := c.startNewPatientLimit(ctx); err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline_floodgate"}
 	}
@@ -193,4 +199,17 @@ func (c *Connector) GetCapabilities() *bridgev2.NetworkGeneralCapabilities {
 
 func (c *Connector) GetBridgeInfoVersion() (info, capabilities int) {
 	return 1, 1
+}
+
+// errStillStarting is a login begun while careline was still preparing its database.
+var errStillStarting = errors.New("careline is still starting (preparing its database); try again in a moment")
+
+// waitTablesReady waits until Start has brought careline's tables up to date, or ctx ends.
+func (c *Connector) waitTablesReady(ctx context.Context) error {
+	select {
+	case <-c.tablesReady:
+		return nil
+	case <-ctx.Done():
+		return errStillStarting
+	}
 }
