@@ -2,9 +2,7 @@ package audit
 
 import (
 	"context"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
@@ -28,7 +26,7 @@ func BenchmarkAppendAll(b *testing.B) {
 				}
 				batch := make([]Entry, 12)
 				b.ReportAllocs()
-				cpu0 := processCPU()
+				cpu0 := dbtest.ProcessCPU()
 				b.ResetTimer()
 				for range b.N {
 					for i := range batch {
@@ -41,17 +39,8 @@ func BenchmarkAppendAll(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+				b.ReportMetric(float64((dbtest.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 			})
 		})
 	}
-}
-
-// processCPU is the CPU this process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,18 +1,14 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
 
-	"github.com/careline/careline/atrest"
 	"github.com/careline/careline/internal/dbtest"
 )
 
@@ -26,24 +22,20 @@ func BenchmarkSaveInbound(b *testing.B) {
 		b.Run(dialect, func(b *testing.B) {
 			dbtest.ForEachB(b, dialect, "careline_store_bench", func(b *testing.B, db *dbutil.Database) {
 				ctx := context.Background()
-				kr, err := atrest.NewKeyring("k1", map[string][]byte{"k1": bytes.Repeat([]byte{9}, atrest.KeySize)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				s := New(db, kr, zerolog.Nop())
-				if err = s.Upgrade(ctx); err != nil {
+				s := New(db, dbtest.Keyring(b), zerolog.Nop())
+				if err := s.Upgrade(ctx); err != nil {
 					b.Fatal(err)
 				}
 				const patients = 50
 				for i := range patients {
-					if _, err = s.GetOrCreatePatient(ctx, fmt.Sprintf("p%02d", i), "L", fmt.Sprintf("+1415555%04d", i)); err != nil {
+					if _, err := s.GetOrCreatePatient(ctx, fmt.Sprintf("p%02d", i), "L", fmt.Sprintf("+1415555%04d", i)); err != nil {
 						b.Fatal(err)
 					}
 				}
 				var seq atomic.Int64
 				b.SetParallelism(8)
 				b.ReportAllocs()
-				cpu0 := processCPU()
+				cpu0 := dbtest.ProcessCPU()
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -58,17 +50,8 @@ func BenchmarkSaveInbound(b *testing.B) {
 					}
 				})
 				b.StopTimer()
-				b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+				b.ReportMetric(float64((dbtest.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 			})
 		})
 	}
-}
-
-// processCPU is the CPU this process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,7 +5,9 @@ package dbtest
 import (
 	"bytes"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.mau.fi/util/dbutil"
 	_ "go.mau.fi/util/dbutil/litestream" // the sqlite3-fk-wal dialect
@@ -72,4 +74,14 @@ func Keyring(t testing.TB) *atrest.Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// ProcessCPU is the CPU this process has used, user and system: a benchmark's own cost per
+// operation, which on PostgreSQL leaves out the server's.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
