@@ -33,13 +33,9 @@ const walCheckpointFrames = 4_000
 // 13 -> 16-17 ms at 8 concurrent webhooks).
 const walCheckpointNear = 1_000
 
-// walCheckpointWithin bounds how long frames wait to be copied (and the WAL synced), also
-// under sustained load, where at ~1,500 messages/s walCheckpointFrames takes ~0.2 s to fill.
-// It is the longest stretch of acknowledged messages a power loss can take on SQLite (README,
-// "Delivery guarantees"), which was ~20 ms when the checkpointer copied at every look: 100 ms
-// keeps that short while a pass still copies ~2,000 frames (at 2,000 the checkpointer's CPU
-// was 215-264 ms per run against 376-535 at every look and 172-188 at 4,000).
-const walCheckpointWithin = 100 * time.Millisecond
+// walCheckpointWithin bounds how long frames wait to be copied (and the WAL synced) while the
+// WAL grows too slowly to reach walCheckpointFrames and never pauses for a look.
+const walCheckpointWithin = time.Second
 
 // walCheckpointer copies SQLite's WAL back into the database on a connection of its own.
 // Left to careline's one working connection, that copy ran inside whichever statement followed
@@ -52,9 +48,9 @@ const walCheckpointWithin = 100 * time.Millisecond
 //
 // Durability stays SQLite's synchronous=NORMAL (raiseWALAutocheckpoint): a commit survives a
 // crash of careline; after a power loss, commits made since a pass last synced the WAL may be
-// lost unless the kernel wrote them back. A pass comes once walCheckpointFrames frames wait,
-// within two looks of the WAL going quiet, and at the latest walCheckpointWithin after a frame
-// began to wait: under load every ~100 ms, where it came every 20 ms.
+// lost unless the kernel wrote them back. Under load a pass now comes every walCheckpointFrames
+// frames (~0.15 s at 8 concurrent webhooks, where it came every 20 ms), within two looks of the
+// WAL going quiet, and at the latest walCheckpointWithin after a frame began to wait.
 type walCheckpointer struct {
 	db   *sql.DB
 	shm  string
