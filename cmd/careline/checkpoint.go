@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"database/sql"
-	"encoding/binary"
-	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -15,27 +12,10 @@ import (
 	"go.mau.fi/util/dbutil"
 )
 
-// walCheckpointEvery is how often the checkpointer looks at how far the WAL has grown.
+// walCheckpointEvery is how often the checkpointer looks for WAL frames to copy back into the
+// database. Often enough that the working connection's own checkpoint (walAutocheckpointPages,
+// kept as a backstop) finds little left to copy and sync.
 const walCheckpointEvery = 20 * time.Millisecond
-
-// walCheckpointFrames is how many WAL frames not yet copied back make the checkpointer copy
-// them under load. A pass copies each page once however often the frames since the last pass
-// changed it, and syncs the WAL and the database once: at ~17 frames per message, copying
-// every 20 ms (~500 frames at 1,600 msg/s) rewrote the same hot pages dozens of times a
-// second. The checkpointer's own CPU per message halves (measured on its thread); 2,000 saved
-// less, 8,000 little more.
-const walCheckpointFrames = 4_000
-
-// walCheckpointNear is how close to walAutocheckpointPages the WAL may come before the
-// checkpointer copies at every look again. The working connection's own checkpoint at that size
-// is what lets the WAL start over under load; it copies and syncs, holding every webhook,
-// whatever the checkpointer left, which without this was up to ~1,400 frames a time (e2e p99
-// 13 -> 16-17 ms at 8 concurrent webhooks).
-const walCheckpointNear = 1_000
-
-// walCheckpointWithin bounds how long frames wait to be copied (and the WAL synced) while the
-// WAL grows too slowly to reach walCheckpointFrames and never pauses for a look.
-const walCheckpointWithin = time.Second
 
 // walCheckpointer copies SQLite's WAL back into the database on a connection of its own.
 // Left to careline's one working connection, that copy ran inside whichever statement followed
@@ -46,14 +26,10 @@ const walCheckpointWithin = time.Second
 // sustained load is what lets the WAL start over (a writer restarts it only when every frame
 // is copied), with little left to copy by then.
 //
-// Durability stays SQLite's synchronous=NORMAL (raiseWALAutocheckpoint): a commit survives a
-// crash of careline; after a power loss, commits made since a pass last synced the WAL may be
-// lost unless the kernel wrote them back. Under load a pass now comes every walCheckpointFrames
-// frames (~0.15 s at 8 concurrent webhooks, where it came every 20 ms), within two looks of the
-// WAL going quiet, and at the latest walCheckpointWithin after a frame began to wait.
+// Durability is unchanged: the same copy with the same syncs, only on another connection.
 type walCheckpointer struct {
 	db   *sql.DB
-	shm  string
+	wal  string
 	log  zerolog.Logger
 	stop chan struct{}
 	done chan struct{}
@@ -79,7 +55,7 @@ func startWALCheckpointer(log zerolog.Logger, db *dbutil.Database, driver, uri s
 	}
 	own.SetMaxOpenConns(1)
 	own.SetMaxIdleConns(1)
-	c := &walCheckpointer{db: own, shm: path + "-shm", log: log, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &walCheckpointer{db: own, wal: path + "-wal", log: log, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -100,27 +76,21 @@ func (c *walCheckpointer) run() {
 	defer close(c.done)
 	ticker := time.NewTicker(walCheckpointEvery)
 	defer ticker.Stop()
-	var trigger walTrigger
-	failing, unreadable := false, 0
+	// The WAL as it was when a pass found every frame copied: while it is unchanged there is
+	// nothing to do. mtime alone could miss a write in the same clock tick; size and the next
+	// write cover that, and the backstop covers the rest.
+	var copiedSize int64
+	var copiedMod time.Time
+	failing := false
 	for {
-		var now time.Time
 		select {
 		case <-c.stop:
 			return
-		case now = <-ticker.C:
+		case <-ticker.C:
 		}
-		wal, err := readWALIndex(c.shm)
-		if errors.Is(err, errWALIndex) {
-			// Caught half written now and then; never readable would be a WAL index of
-			// another layout, and only the working connection's checkpoint left.
-			if unreadable++; unreadable == 50 {
-				c.log.Warn().Msg("Cannot read SQLite's WAL index; the working connection checkpoints")
-			}
-			continue
-		}
-		unreadable = 0
-		if err != nil || !trigger.due(now, wal) {
-			continue // no WAL open (yet, or removed by the last close), or not yet worth a pass
+		st, err := os.Stat(c.wal)
+		if err != nil || (st.Size() == copiedSize && st.ModTime().Equal(copiedMod)) {
+			continue // no WAL (yet, or removed by the last close), or nothing new in it
 		}
 		var busy, frames, copied int
 		err = c.db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
@@ -132,76 +102,10 @@ func (c *walCheckpointer) run() {
 			failing = false
 			c.log.Info().Msg("Checkpointing SQLite's WAL works again")
 		}
-		if err == nil {
-			trigger.passed()
+		if err == nil && copied >= frames {
+			copiedSize, copiedMod = st.Size(), st.ModTime()
 		}
 	}
-}
-
-// walTrigger decides, look by look, when the checkpointer copies the WAL back: once
-// walCheckpointFrames frames wait, at every look once the WAL is within walCheckpointNear of
-// the working connection's checkpoint, once the WAL stops growing (so an idle bridge's WAL is
-// all copied and synced), and at the latest walCheckpointWithin after frames began to wait.
-type walTrigger struct {
-	last    walIndex  // the WAL at the previous look
-	waiting time.Time // when frames were first seen waiting since the last pass
-}
-
-func (t *walTrigger) due(now time.Time, wal walIndex) bool {
-	pending := wal.pending()
-	if pending > 0 && t.waiting.IsZero() {
-		t.waiting = now
-	}
-	grown := wal.mxFrame != t.last.mxFrame
-	t.last = wal
-	if pending == 0 {
-		return false
-	}
-	return pending >= walCheckpointFrames || int(wal.mxFrame)+walCheckpointNear >= walAutocheckpointPages ||
-		!grown || now.Sub(t.waiting) >= walCheckpointWithin
-}
-
-// passed records a pass that copied what was there when it began.
-func (t *walTrigger) passed() { t.waiting = time.Time{} }
-
-// walIndex is what the checkpointer reads of SQLite's WAL index (the -shm file, which every
-// connection to the database maps): how many frames the WAL holds and how many of them are
-// copied back into the database. Reading it takes no lock and costs one read of the file, where
-// asking SQLite (PRAGMA wal_checkpoint) would copy. Its layout is SQLite's file format
-// (https://www.sqlite.org/walformat.html, "The WAL-Index Format"), fixed because connections of
-// different SQLite versions share it; in the machine's byte order.
-type walIndex struct {
-	mxFrame, nBackfill uint32
-}
-
-func (w walIndex) pending() int {
-	if w.mxFrame <= w.nBackfill {
-		return 0
-	}
-	return int(w.mxFrame - w.nBackfill)
-}
-
-// errWALIndex is a WAL index the checkpointer cannot read: not initialised, of a version it
-// does not know, or caught half written.
-var errWALIndex = errors.New("unreadable SQLite WAL index")
-
-func readWALIndex(path string) (walIndex, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return walIndex{}, err
-	}
-	defer f.Close()
-	// Two copies of the header (48 bytes each; a writer updates the second first), then the
-	// checkpoint information, whose first field is nBackfill.
-	var b [100]byte
-	if _, err = f.ReadAt(b[:], 0); err != nil {
-		return walIndex{}, err
-	}
-	const walIndexVersion = 3007000
-	if binary.NativeEndian.Uint32(b[0:]) != walIndexVersion || b[12] == 0 || !bytes.Equal(b[0:48], b[48:96]) {
-		return walIndex{}, errWALIndex
-	}
-	return walIndex{mxFrame: binary.NativeEndian.Uint32(b[16:]), nBackfill: binary.NativeEndian.Uint32(b[96:])}, nil
 }
 
 // Stop ends the checkpointer and closes its connection. Once the bridge has closed its own,
