@@ -50,8 +50,8 @@ type Connector struct {
 	tablesReady  chan struct{}
 	shutdownOnce sync.Once
 
-	newRooms   *floodgate.Gate // network.inbound.max_new_patients_per_hour (newpatients.go)
-	patientIDs patientIDs      // patientID's answers (ids.go)
+	newRooms   *floodgate.Gate            // network.inbound.max_new_patients_per_hour (newpatients.go)
+	patientIDs memo[patientIDKey, string] // patientID's answers (ids.go), set up in Init
 
 	roomSetupLock sync.Mutex
 	roomsSetUp    sync.Map // networkid.PortalKey → struct{}, rooms whose care team is in
@@ -87,6 +87,7 @@ func (c *Connector) Init(br *bridgev2.Bridge) {
 	c.Audit = audit.New(br.DB.Database, audit.KeyFromSecret(c.Config.Privacy.IdentityKey), br.Log.With().Str("db_section", "careline_audit").Logger())
 	c.Audit.SetRetention(c.Config.Retention.Audit)
 	c.tablesReady = make(chan struct{})
+	c.patientIDs.max = 4096
 	keepHomeserverConnections(br) // bridgev2 initialised the Matrix side (and its client) just before
 }
 

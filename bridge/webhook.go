@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix/bridgev2/networkid"
@@ -146,36 +145,17 @@ func (c *Connector) handleStatusWebhook(w http.ResponseWriter, r *http.Request) 
 // text is the patient's and is never refused (a landline can text through some carriers;
 // short codes and alphanumeric senders exist). Checks apply when careline texts back.
 func inboundSender(from string) string {
-	senderFormats.Lock()
-	e164, ok := senderFormats.m[from]
-	senderFormats.Unlock()
-	if ok {
-		return e164
-	}
-	e164 = from
-	if formatted, err := phone.Format(from); err == nil {
-		e164 = formatted
-	}
-	senderFormats.Lock()
-	if len(senderFormats.m) >= maxSenderFormats {
-		senderFormats.m = nil
-	}
-	if senderFormats.m == nil {
-		senderFormats.m = make(map[string]string)
-	}
-	senderFormats.m[from] = e164
-	senderFormats.Unlock()
-	return e164
+	return senderFormats.get(from, func(from string) string {
+		if formatted, err := phone.Format(from); err == nil {
+			return formatted
+		}
+		return from
+	})
 }
 
 // senderFormats remembers inboundSender's answers: the phone library's parse is the dearest
 // step of reading a webhook (as dear as checking its signature), and patients text again and
-// again. Emptied when full, which keeps it small and is rare.
-var senderFormats struct {
-	sync.Mutex
-	m map[string]string
-}
-
-const maxSenderFormats = 4096
+// again.
+var senderFormats = memo[string, string]{max: 4096}
 
 var _ = store.ChannelSMS
