@@ -39,7 +39,12 @@ func (c *Connector) nameOf(p *store.Patient) string {
 	return name
 }
 
+// GetChatInfo waits for careline's tables: bridgev2 may ask during start (a tombstone, a
+// sync command), and a name read without them would be "···????".
 func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*bridgev2.ChatInfo, error) {
+	if err := cl.connector.waitTablesReady(ctx); err != nil {
+		return nil, err
+	}
 	name := cl.connector.patientName(ctx, string(portal.ID))
 	return &bridgev2.ChatInfo{
 		Name: &name,
@@ -57,6 +62,9 @@ func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*br
 }
 
 func (cl *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*bridgev2.UserInfo, error) {
+	if err := cl.connector.waitTablesReady(ctx); err != nil {
+		return nil, err
+	}
 	name := cl.connector.patientName(ctx, string(ghost.ID))
 	return &bridgev2.UserInfo{Name: &name, IsBot: ptr.Ptr(false)}, nil
 }

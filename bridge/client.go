@@ -91,6 +91,9 @@ func (cl *Client) IsLoggedIn() bool { return true }
 func (cl *Client) LogoutRemote(ctx context.Context) {
 	cl.stopSender()
 	zerolog.Ctx(ctx).Info().Str("login_id", string(cl.login.ID)).Msg("Clinic Twilio number disconnected")
+	// A logout can come before Start has upgraded the audit trail; after the wait the entry
+	// is tried anyway, and a failure is logged.
+	_ = cl.connector.waitTablesReady(ctx)
 	cl.connector.audit(ctx, audit.Entry{Actor: cl.login.UserMXID.String(), Action: "logout",
 		Detail: "Twilio number " + phone.Mask(cl.meta.PhoneNumber) + " disconnected"})
 }

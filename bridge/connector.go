@@ -10,9 +10,11 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2"
 
 	"github.com/careline/careline/atrest"
@@ -44,9 +46,10 @@ type Connector struct {
 	twilioCheck   twilioReachability
 	inbox         *inbox
 	shuttingDown  atomic.Bool
-	// tablesReady is closed once Start has brought careline's tables up to date. bridgev2
-	// serves the provisioning API (Matrix.Start) before it starts the network connector, so a
-	// login can arrive before them (waitTablesReady).
+	// tablesReady is closed once Start has brought all of careline's tables up to date and set
+	// up what uses them. bridgev2 serves the provisioning API and handles Matrix events
+	// (Matrix.Start) before it starts the network connector, so a login, a start-chat or a
+	// staff message can arrive before them (waitTablesReady).
 	tablesReady  chan struct{}
 	shutdownOnce sync.Once
 
@@ -108,7 +111,6 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err := upgradeSections(ctx, dbSection{"careline", c.Store.Upgrade}, dbSection{"careline_audit", c.Audit.Upgrade}); err != nil {
 		return err
 	}
-	close(c.tablesReady)
 	if err := c.startNewPatientLimit(ctx); err != nil {
 		return bridgev2.DBUpgradeError{Err: err, Section: "careline_floodgate"}
 	}
@@ -138,6 +140,9 @@ func (c *Connector) Start(ctx context.Context) error {
 	retentionCtx, cancel := context.WithCancel(c.Bridge.Log.With().Str("component", "retention").Logger().WithContext(c.backgroundCtx()))
 	c.stopRetention = cancel
 	go c.runRetention(retentionCtx)
+	// Last: most sections are upgraded above, not only the first two, and a staff message
+	// needs the portal, the workflows and the team inbox set up.
+	close(c.tablesReady)
 	return nil
 }
 
@@ -202,15 +207,33 @@ func (c *Connector) GetBridgeInfoVersion() (info, capabilities int) {
 	return 1, 1
 }
 
-// errStillStarting is a login begun while careline was still preparing its database.
+// errStillStarting answers what arrived while careline was still preparing its database and
+// could not wait longer (startWait).
 var errStillStarting = errors.New("careline is still starting (preparing its database); try again in a moment")
 
-// waitTablesReady waits until Start has brought careline's tables up to date, or ctx ends.
+// startWait bounds how long something that arrives during start waits for careline's tables.
+const startWait = 30 * time.Second
+
+// waitTablesReady waits until Start has brought careline's tables up to date, at most
+// startWait or until ctx ends.
 func (c *Connector) waitTablesReady(ctx context.Context) error {
 	select {
 	case <-c.tablesReady:
 		return nil
-	case <-ctx.Done():
-		return errStillStarting
+	default:
 	}
+	timer := time.NewTimer(startWait)
+	defer timer.Stop()
+	select {
+	case <-c.tablesReady:
+		return nil
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	return errStillStarting
+}
+
+// stillStartingResp is errStillStarting for the provisioning API: a 503, which says try again.
+func stillStartingResp(err error) error {
+	return bridgev2.WrapRespErrManual(err, mautrix.MUnknown.ErrCode, http.StatusServiceUnavailable)
 }

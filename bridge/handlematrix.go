@@ -39,10 +39,28 @@ func refuse(reason string) error {
 	}
 }
 
+// stillStarting tells staff that what they did in a room arrived while careline was still
+// starting and was not done (waitTablesReady).
+func stillStarting(err error) error {
+	return bridgev2.MessageStatus{
+		InternalError: err,
+		Status:        event.MessageStatusRetriable,
+		ErrorReason:   event.MessageStatusGenericError,
+		Message:       err.Error(),
+		IsCertain:     true,
+		SendNotice:    true,
+	}
+}
+
 // HandleMatrixMessage sends a staff message to the patient: by default as a secure link whose
 // SMS carries no content, as plain SMS only with recorded consent or a non-sensitive marker.
 func (cl *Client) HandleMatrixMessage(ctx context.Context, msg *bridgev2.MatrixMessage) (*bridgev2.MatrixMessageResponse, error) {
 	c := cl.connector
+	// bridgev2 hands on Matrix events before it starts careline (a message sent during a
+	// restart); storing it needs careline's tables, the portal and the team inbox.
+	if err := c.waitTablesReady(ctx); err != nil {
+		return nil, stillStarting(err)
+	}
 	if kind := staffOnlyKind(msg.Content); kind != "" {
 		return c.keepStaffOnly(ctx, msg, kind), nil
 	}
@@ -233,6 +251,9 @@ func (cl *Client) downloadStaffFile(ctx context.Context, msg *bridgev2.MatrixMes
 func (cl *Client) HandleMatrixMessageRemove(ctx context.Context, msg *bridgev2.MatrixMessageRemove) error {
 	if msg.TargetMessage == nil || isStaffOnlyMessage(msg.TargetMessage.ID) {
 		return nil
+	}
+	if err := cl.connector.waitTablesReady(ctx); err != nil {
+		return stillStarting(err)
 	}
 	// One transaction: the audit entry exists exactly when the withdrawal does.
 	return cl.connector.Store.DB.DoTxn(ctx, nil, func(ctx context.Context) error {

@@ -90,7 +90,8 @@ func newInboundFixtureOn(t *testing.T, db *dbutil.Database) *inboundFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Connector{Store: st, Audit: trail}
+	c := &Connector{Store: st, Audit: trail, tablesReady: make(chan struct{})}
+	close(c.tablesReady) // upgraded above, as Start does
 	c.Config.Privacy.PatientName = "Patient ···{last4}"
 	c.Config.Delivery.HelpReply = "Sunrise Clinic: call 555-0100."
 	client := &Client{

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 	"maunium.net/go/mautrix"
@@ -40,16 +39,11 @@ func (c *Connector) CreateLogin(ctx context.Context, user *bridgev2.User, flowID
 		return nil, bridgev2.WrapRespErrManual(errLoginAdminOnly, mautrix.MForbidden.ErrCode, http.StatusForbidden)
 	}
 	// Its steps write careline's tables, which may not exist yet this early after a start.
-	ctx, cancel := context.WithTimeout(ctx, loginStartWait)
-	defer cancel()
 	if err := c.waitTablesReady(ctx); err != nil {
-		return nil, bridgev2.WrapRespErrManual(err, mautrix.MUnknown.ErrCode, http.StatusServiceUnavailable)
+		return nil, stillStartingResp(err)
 	}
 	return &twilioLogin{connector: c, user: user}, nil
 }
-
-// loginStartWait bounds how long a login begun during start waits for careline's database.
-const loginStartWait = 30 * time.Second
 
 type twilioLogin struct {
 	connector *Connector

@@ -20,6 +20,11 @@ const roomCreateTimeout = 2 * time.Minute
 // and the provisioning API's create_dm.
 func (cl *Client) ResolveIdentifier(ctx context.Context, identifier string, createChat bool) (*bridgev2.ResolveIdentifierResponse, error) {
 	c := cl.connector
+	// The provisioning API, start-chat and a Matrix invite of a patient's ghost can come
+	// before Start has created careline's tables.
+	if err := c.waitTablesReady(ctx); err != nil {
+		return nil, stillStartingResp(err)
+	}
 	number, err := phone.Normalize(identifier, c.Config.DefaultRegion)
 	if err != nil {
 		return nil, bridgev2.WrapRespErr(err, mautrix.MInvalidParam)
