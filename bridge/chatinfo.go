@@ -17,13 +17,21 @@ import (
 	"github.com/careline/careline/store"
 )
 
-// patientName is the masked name shown for a patient in room names and ghost profiles.
+// patientName is the masked name shown for a patient in notices, "···????" when the patient
+// cannot be read.
 func (c *Connector) patientName(ctx context.Context, patientID string) string {
+	name, _ := c.displayName(ctx, patientID)
+	return name
+}
+
+// displayName is the masked name for room names and ghost profiles, which stay until the next
+// sync: a failed read returns its error instead of a "···????" that would replace the name.
+func (c *Connector) displayName(ctx context.Context, patientID string) (string, error) {
 	p, err := c.Store.GetPatient(ctx, patientID)
 	if err != nil {
-		p = nil
+		return c.nameOf(nil), err
 	}
-	return c.nameOf(p)
+	return c.nameOf(p), nil
 }
 
 // nameOf is patientName for a patient already read.
@@ -45,7 +53,10 @@ func (cl *Client) GetChatInfo(ctx context.Context, portal *bridgev2.Portal) (*br
 	if err := cl.connector.waitTablesReady(ctx); err != nil {
 		return nil, err
 	}
-	name := cl.connector.patientName(ctx, string(portal.ID))
+	name, err := cl.connector.displayName(ctx, string(portal.ID))
+	if err != nil {
+		return nil, err
+	}
 	return &bridgev2.ChatInfo{
 		Name: &name,
 		Type: ptr.Ptr(database.RoomTypeDM),
@@ -65,7 +76,10 @@ func (cl *Client) GetUserInfo(ctx context.Context, ghost *bridgev2.Ghost) (*brid
 	if err := cl.connector.waitTablesReady(ctx); err != nil {
 		return nil, err
 	}
-	name := cl.connector.patientName(ctx, string(ghost.ID))
+	name, err := cl.connector.displayName(ctx, string(ghost.ID))
+	if err != nil {
+		return nil, err
+	}
 	return &bridgev2.UserInfo{Name: &name, IsBot: ptr.Ptr(false)}, nil
 }
 

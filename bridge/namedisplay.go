@@ -31,7 +31,11 @@ func (c *Connector) showRecordedName(ctx context.Context, portal *bridgev2.Porta
 	if !strings.Contains(c.Config.Privacy.PatientName, "_name}") || portal == nil {
 		return
 	}
-	name := c.patientName(ctx, string(portal.ID))
+	name, err := c.displayName(ctx, string(portal.ID))
+	if err != nil {
+		zerolog.Ctx(ctx).Err(err).Msg("Could not rename the patient's room after a name was recorded")
+		return
+	}
 	portal.UpdateInfo(ctx, &bridgev2.ChatInfo{Name: &name}, login, nil, time.Time{})
 	ghost, err := c.Bridge.GetGhostByID(ctx, networkid.UserID(portal.ID))
 	if err != nil {
