@@ -15,12 +15,20 @@ import (
 // HelpSectionPatient groups careline's commands for a patient room.
 var HelpSectionPatient = commands.HelpSection{Name: "Patient", Order: 25}
 
+// registerCommands adds careline's commands in Init: bridgev2 hands on Matrix events before it
+// starts the network connector, and a command sent while careline starts should wait, not be
+// "Unknown command".
 func (c *Connector) registerCommands() {
 	proc, ok := c.Bridge.Commands.(*commands.Processor)
 	if !ok {
 		return
 	}
-	proc.AddHandlers(
+	proc.AddHandlers(c.commandHandlers()...)
+}
+
+// commandHandlers are careline's commands, each waiting for careline's tables before it runs.
+func (c *Connector) commandHandlers() []commands.CommandHandler {
+	handlers := []commands.CommandHandler{
 		c.endAccessCommand(),
 		&commands.FullHandler{
 			Func: c.cmdConsent, Name: "consent", RequiresPortal: true,
@@ -54,9 +62,26 @@ func (c *Connector) registerCommands() {
 			Help: commands.HelpMeta{Section: HelpSectionPatient, Description: "Show opt-out, consent and portal lock-out"},
 		},
 		c.invitePartnerHandler(),
-	)
-	proc.AddHandlers(c.workflowCommands()...)
-	proc.AddHandlers(c.teamInboxCommands()...)
+	}
+	handlers = append(handlers, c.workflowCommands()...)
+	handlers = append(handlers, c.teamInboxCommands()...)
+	for _, h := range handlers {
+		full := h.(*commands.FullHandler)
+		full.Func = c.afterStart(full.Func)
+	}
+	return handlers
+}
+
+// afterStart runs a command once Start has prepared careline's tables, or tells staff careline
+// is still starting.
+func (c *Connector) afterStart(run func(*commands.Event)) func(*commands.Event) {
+	return func(ce *commands.Event) {
+		if err := c.waitTablesReady(ce.Ctx); err != nil {
+			ce.Reply("%s", err.Error())
+			return
+		}
+		run(ce)
+	}
 }
 
 // staffOnly refuses a change to a patient's record from someone who may write in the room but

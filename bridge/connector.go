@@ -91,6 +91,7 @@ func (c *Connector) Init(br *bridgev2.Bridge) {
 	c.Audit.SetRetention(c.Config.Retention.Audit)
 	c.tablesReady = make(chan struct{})
 	c.patientIDs.max = 4096
+	c.registerCommands()
 	keepHomeserverConnections(br) // bridgev2 initialised the Matrix side (and its client) just before
 }
 
@@ -127,7 +128,6 @@ func (c *Connector) Start(ctx context.Context) error {
 	if err := c.startTeamInbox(ctx); err != nil {
 		return err
 	}
-	c.registerCommands()
 	c.watchInvites()
 	c.inbox = newInbox(c)
 	if err := c.startHTTP(ctx); err != nil {

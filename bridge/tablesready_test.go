@@ -11,11 +11,14 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mau.fi/util/dbutil"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/bridgev2"
 	"maunium.net/go/mautrix/bridgev2/bridgeconfig"
+	"maunium.net/go/mautrix/bridgev2/commands"
 	"maunium.net/go/mautrix/bridgev2/database"
 	"maunium.net/go/mautrix/bridgev2/networkid"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/careline/careline/audit"
 )
@@ -142,5 +145,44 @@ func TestLogoutDuringStartAuditsOnceReady(t *testing.T) {
 	var n int
 	if err = db.QueryRow(ctx, "SELECT COUNT(*) FROM careline_audit WHERE action = 'logout'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("logout audit entries: %d (%v), want 1", n, err)
+	}
+}
+
+// replyRecorder is the bridge bot as far as a command's reply goes.
+type replyRecorder struct {
+	bridgev2.MatrixAPI
+	replies []string
+}
+
+func (r *replyRecorder) SendMessage(_ context.Context, _ id.RoomID, _ event.Type, content *event.Content, _ *bridgev2.MatrixSendExtra) (*mautrix.RespSendEvent, error) {
+	r.replies = append(r.replies, content.AsMessage().Body)
+	return &mautrix.RespSendEvent{}, nil
+}
+
+// Every careline command sent while careline starts (they are registered in Init, so bridgev2
+// knows them) waits for careline's tables, and says careline is still starting when it cannot
+// wait longer, before touching anything: the connector has no store, portal or team inbox.
+func TestCommandsDuringStartWaitForTables(t *testing.T) {
+	c := &Connector{tablesReady: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as when startWait has run out
+	handlers := c.commandHandlers()
+	if len(handlers) < 20 {
+		t.Fatalf("%d commands, want careline's 20 or more", len(handlers))
+	}
+	for _, h := range handlers {
+		full := h.(*commands.FullHandler)
+		t.Run(full.Name, func(t *testing.T) {
+			bot := &replyRecorder{}
+			log := zerolog.Nop()
+			ce := &commands.Event{Ctx: ctx, Bot: bot, Bridge: &bridgev2.Bridge{Config: &bridgeconfig.BridgeConfig{}},
+				Portal: &bridgev2.Portal{Portal: &database.Portal{PortalKey: networkid.PortalKey{ID: "p1", Receiver: "L"}, MXID: "!room:example.org"}},
+				User:   &bridgev2.User{Permissions: bridgeconfig.Permissions{Admin: true}},
+				RoomID: "!room:example.org", OrigRoomID: "!room:example.org", Command: full.Name, Log: &log}
+			full.Func(ce)
+			if len(bot.replies) != 1 || bot.replies[0] != errStillStarting.Error() {
+				t.Fatalf("replies %q, want only %q", bot.replies, errStillStarting.Error())
+			}
+		})
 	}
 }
