@@ -7,10 +7,12 @@ import (
 	"os"
 
 	"github.com/rs/zerolog"
+	"go.mau.fi/util/dbutil"
 	"maunium.net/go/mautrix/bridgev2/matrix/mxmain"
 
 	"github.com/careline/careline/bridge"
 	"github.com/careline/careline/config"
+	"github.com/careline/careline/internal/cmem"
 )
 
 // Filled in at build time with -ldflags "-X main.Tag=... -X main.Commit=... -X main.BuildTime=...".
@@ -82,6 +84,10 @@ func postInit(m *mxmain.BridgeMain, driverNotes []string) *walCheckpointer {
 	}
 	if *allowUnencryptedRooms {
 		m.Log.Warn().Msg("End-to-end encryption is off (--allow-unencrypted-rooms): for benchmarks only, never with patients")
+	}
+	if m.DB.Dialect == dbutil.SQLite && !cmem.KeepFreed() {
+		// Only speed depends on it: SQLite then runs as with the C library's defaults.
+		m.Log.Warn().Msg("Could not make the C heap keep freed memory for SQLite")
 	}
 	m.DB.RawDB.SetMaxOpenConns(m.Config.Database.MaxOpenConns)
 	m.DB.RawDB.SetMaxIdleConns(m.Config.Database.MaxIdleConns)

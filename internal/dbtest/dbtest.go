@@ -13,6 +13,7 @@ import (
 	_ "go.mau.fi/util/dbutil/litestream" // the sqlite3-fk-wal dialect
 
 	"github.com/careline/careline/atrest"
+	"github.com/careline/careline/internal/cmem"
 	"github.com/careline/careline/internal/pgtest"
 )
 
@@ -59,9 +60,11 @@ func ForEachB(b *testing.B, dialect, prefix string, fn func(b *testing.B, db *db
 }
 
 // singleConnection gives a SQLite database the one connection careline runs it with
-// (cmd/careline's bridge settings), and makes a query outside the transaction its goroutine
-// holds panic at once: with one connection it would wait forever for itself.
+// (cmd/careline's bridge settings) and the C heap (package cmem), and makes a query outside
+// the transaction its goroutine holds panic at once: with one connection it would wait forever
+// for itself.
 func singleConnection(db *dbutil.Database) {
+	cmem.KeepFreed()
 	db.RawDB.SetMaxOpenConns(1)
 	db.DeadlockDetection = true
 }
