@@ -18,40 +18,36 @@ import (
 //
 //	go test -tags goolm -run '^$' -bench BenchmarkSaveInbound -benchtime 4000x ./store/
 func BenchmarkSaveInbound(b *testing.B) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
-		b.Run(dialect, func(b *testing.B) {
-			dbtest.ForEachB(b, dialect, "careline_store_bench", func(b *testing.B, db *dbutil.Database) {
-				ctx := context.Background()
-				s := New(db, dbtest.Keyring(b), zerolog.Nop())
-				if err := s.Upgrade(ctx); err != nil {
-					b.Fatal(err)
+	dbtest.ForEachB(b, "careline_store_bench", func(b *testing.B, db *dbutil.Database) {
+		ctx := context.Background()
+		s := New(db, dbtest.Keyring(b), zerolog.Nop())
+		if err := s.Upgrade(ctx); err != nil {
+			b.Fatal(err)
+		}
+		const patients = 50
+		for i := range patients {
+			if _, err := s.GetOrCreatePatient(ctx, fmt.Sprintf("p%02d", i), "L", fmt.Sprintf("+1415555%04d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var seq atomic.Int64
+		b.SetParallelism(8)
+		b.ReportAllocs()
+		cpu0 := dbtest.ProcessCPU()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				n := seq.Add(1)
+				i := n % patients
+				in := &Inbound{MessageID: fmt.Sprintf("SM%032d", n), LoginID: "L", PatientID: fmt.Sprintf("p%02d", i),
+					Channel: ChannelSMS, From: fmt.Sprintf("+1415555%04d", i), Body: "my knee still hurts after the appointment"}
+				if _, isNew, err := s.SaveInbound(ctx, in); err != nil || !isNew {
+					b.Error(isNew, err)
+					return
 				}
-				const patients = 50
-				for i := range patients {
-					if _, err := s.GetOrCreatePatient(ctx, fmt.Sprintf("p%02d", i), "L", fmt.Sprintf("+1415555%04d", i)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				var seq atomic.Int64
-				b.SetParallelism(8)
-				b.ReportAllocs()
-				cpu0 := dbtest.ProcessCPU()
-				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						n := seq.Add(1)
-						i := n % patients
-						in := &Inbound{MessageID: fmt.Sprintf("SM%032d", n), LoginID: "L", PatientID: fmt.Sprintf("p%02d", i),
-							Channel: ChannelSMS, From: fmt.Sprintf("+1415555%04d", i), Body: "my knee still hurts after the appointment"}
-						if _, isNew, err := s.SaveInbound(ctx, in); err != nil || !isNew {
-							b.Error(isNew, err)
-							return
-						}
-					}
-				})
-				b.StopTimer()
-				b.ReportMetric(float64((dbtest.ProcessCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
-			})
+			}
 		})
-	}
+		b.StopTimer()
+		dbtest.ReportCPU(b, cpu0)
+	})
 }

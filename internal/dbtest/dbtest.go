@@ -19,44 +19,36 @@ import (
 
 // ForEach runs fn once on SQLite and once on PostgreSQL, each in its own subtest.
 func ForEach(t *testing.T, prefix string, fn func(t *testing.T, db *dbutil.Database)) {
-	t.Run("sqlite", func(t *testing.T) {
-		db, err := dbutil.NewWithDialect("file:"+filepath.Join(t.TempDir(), prefix+".db")+"?_txlock=immediate&_stmt_cache_size=256", "sqlite3-fk-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		singleConnection(db)
-		fn(t, db)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		db, err := dbutil.NewWithDialect(pgtest.NewDatabase(t, prefix), pgtest.Driver)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		fn(t, db)
-	})
+	t.Run("sqlite", func(t *testing.T) { fn(t, openSQLite(t, prefix)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, openPostgres(t, prefix)) })
 }
 
-// ForEachB opens a fresh database of one dialect ("sqlite" or "postgres") for a benchmark.
-func ForEachB(b *testing.B, dialect, prefix string, fn func(b *testing.B, db *dbutil.Database)) {
-	var (
-		db  *dbutil.Database
-		err error
-	)
-	if dialect == "sqlite" {
-		db, err = dbutil.NewWithDialect("file:"+filepath.Join(b.TempDir(), prefix+".db")+"?_txlock=immediate&_stmt_cache_size=256", "sqlite3-fk-wal")
-	} else {
-		db, err = dbutil.NewWithDialect(pgtest.NewDatabase(b, prefix), pgtest.Driver)
-	}
+// ForEachB runs a benchmark once on a fresh SQLite database and once on a fresh PostgreSQL
+// one, each in its own sub-benchmark ("sqlite", "postgres").
+func ForEachB(b *testing.B, prefix string, fn func(b *testing.B, db *dbutil.Database)) {
+	b.Run("sqlite", func(b *testing.B) { fn(b, openSQLite(b, prefix)) })
+	b.Run("postgres", func(b *testing.B) { fn(b, openPostgres(b, prefix)) })
+}
+
+// openSQLite is a fresh SQLite database, set up as careline runs it, closed after the test.
+func openSQLite(tb testing.TB, prefix string) *dbutil.Database {
+	db, err := dbutil.NewWithDialect("file:"+filepath.Join(tb.TempDir(), prefix+".db")+"?_txlock=immediate&_stmt_cache_size=256", "sqlite3-fk-wal")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	if dialect == "sqlite" {
-		singleConnection(db)
+	tb.Cleanup(func() { db.Close() })
+	singleConnection(db)
+	return db
+}
+
+// openPostgres is a fresh PostgreSQL database, closed after the test.
+func openPostgres(tb testing.TB, prefix string) *dbutil.Database {
+	db, err := dbutil.NewWithDialect(pgtest.NewDatabase(tb, prefix), pgtest.Driver)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { db.Close() })
-	fn(b, db)
+	tb.Cleanup(func() { db.Close() })
+	return db
 }
 
 // singleConnection gives a SQLite database the one connection careline runs it with
@@ -77,6 +69,12 @@ func Keyring(t testing.TB) *atrest.Keyring {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// ReportCPU reports this process's CPU per operation since ProcessCPU read since: a
+// benchmark's own cost, which on PostgreSQL leaves out the server's.
+func ReportCPU(b *testing.B, since time.Duration) {
+	b.ReportMetric(float64((ProcessCPU()-since).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // ProcessCPU is the CPU this process has used, user and system: a benchmark's own cost per
